@@ -1,0 +1,50 @@
+# Two commands do everything on a fresh machine with Python 3.11+ and make:
+#   make reproduce   set up, validate the data, compute, write figures/, execute notebooks
+#   make test        set up, then run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+
+.PHONY: install reproduce test validate bench lab lock clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Pinned versions (requirements.lock) first, then the project itself without
+# re-resolving, so every machine gets the same versions.
+$(STAMP): $(PY) pyproject.toml requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+validate: install
+	$(PY) -m analysis validate data
+
+reproduce: install
+	$(PY) -m analysis reproduce
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) benchmarks/bench_pooling.py
+
+lab: install
+	$(PY) -m jupyter lab notebooks/
+
+# Regenerate the lock file from the newest versions the registry offers.
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet --disable-pip-version-check --upgrade -e '.[test]' setuptools
+	build/lock-venv/bin/pip freeze --exclude-editable --all | grep -v '^pip==' > requirements.lock
+	rm -rf build/lock-venv
+
+clean:
+	rm -rf $(VENV) build

@@ -581,7 +581,7 @@ _QUANTILE_TEXT = {
 }
 
 
-def mean_from_quantiles(n, *, median, min=None, q1=None, q3=None, max=None,
+def mean_from_quantiles(n, *, median=None, min=None, q1=None, q3=None, max=None,
                         method: str = "luo2018") -> Derived:
     """Sample mean estimated from the median with the range and/or quartiles.
 

@@ -1,0 +1,1065 @@
+"""Common-effect and random-effects pooling, vectorised over many meta-analyses.
+
+One engine, :func:`pool_batch`, fits any number of intercept-only meta-analyses at
+once; :func:`pool` is the same engine on one group. Every formula follows R's metafor
+3.8 ``rma()`` (Viechtbauer 2010, J Stat Softw 36(3); the ``rma.uni`` help page and
+source), ``predict.rma`` and ``confint.rma.uni``, and is checked against them in
+``tests/test_pooling_reference.py`` (reference output written by
+``tests/reference/metafor_pooling.R``).
+
+Notation (one meta-analysis, k studies): effect estimates y_i with sampling variances
+v_i; weights w_i = 1/(v_i + tau2); W = sum w_i; the pooled estimate
+mu = sum(w_i y_i) / W; u_i = w_i / W (the weights reported, fractions summing to 1).
+
+Estimators of tau2 (``method``), as metafor's ``rma(method=...)``:
+
+``"FE"`` (aliases ``"EE"``, ``"CE"``)
+    Common (fixed / equal) effect, inverse-variance weights 1/v_i; no tau2.
+``"DL"``
+    DerSimonian & Laird (1986), method of moments:
+    tau2 = max(0, (Q - (k - 1)) / (W - sum w_i^2 / W)) with w_i = 1/v_i.
+``"HE"``
+    Hedges (1983), unweighted method of moments:
+    tau2 = max(0, (sum (y_i - ybar)^2 - (k - 1)/k * sum v_i) / (k - 1)).
+``"SJ"``
+    Sidik & Jonkman (2005), one step from tau2_0 = sum (y_i - ybar)^2 / k:
+    tau2 = tau2_0 * Q(tau2_0) / (k - 1), with Q(t) the generalised Q below. This is
+    metafor's "SJ" (not iterated).
+``"SJIT"``
+    Sidik & Jonkman iterated (metafor's "SJIT"): the fixed-point iteration
+    tau2 <- tau2 * Q(tau2) / (k - 1) from tau2_0, until |change| <= threshold.
+``"PM"``
+    Paule & Mandel (1982): the root of Q(tau2) = k - 1, where
+    Q(t) = sum (y_i - mu_t)^2 / (v_i + t) is the generalised Q; tau2 = 0 when
+    Q(0) < k - 1. Root found on [0, tau2_max], tau2_max = max(100, 10 * mad(y)^2),
+    with R's ``uniroot`` algorithm (Brent's zeroin, ported and vectorised).
+``"ML"``, ``"REML"`` (default)
+    (Restricted) maximum likelihood by Fisher scoring from the HE estimate (truncated
+    at 0): tau2 <- tau2 + delta with
+    REML delta = (sum w_i^2 (y_i - mu)^2 - tr P) / tr(P P),
+    ML   delta = (sum w_i^2 (y_i - mu)^2 - W) / sum w_i^2,
+    P = diag(w) - w w' / W; delta is halved while tau2 + delta < 0 (step halving);
+    stop when |change| <= threshold. Afterwards, as metafor, the (restricted)
+    log-likelihood at tau2 = 0 is compared with the one at the estimate and, if it is
+    higher by more than ``tol``, tau2 is set to 0 (with a note).
+
+Standard errors of tau2 (``tau2_se``) are metafor's: DL, HE and SJ from the variance of
+their quadratic forms; ML sqrt(2 / sum w_i^2); REML sqrt(2 / tr(P P)); PM and SJIT
+sqrt(2 k^2 / (k - 1)) / W.
+
+Inference on mu:
+
+* ``knha=False``: z test, se = sqrt(1 / W), CI mu -/+ z_{1-a/2} se.
+* ``knha=True``: Hartung & Knapp (2001) / Sidik & Jonkman (2002), metafor's
+  ``test="knha"``: se^2 = s2 / W with s2 = sum w_i (y_i - mu)^2 / (k - 1) (s2 = 0 when
+  the weighted sum of squares is <= machine epsilon, as metafor), t with k - 1 df.
+  No ad hoc truncation of s2 at 1.
+
+Heterogeneity (k >= 2): Cochran's Q = sum (y_i - mu_FE)^2 / v_i with k - 1 df and its
+chi-squared p-value. The typical within-study variance is
+vt = (k - 1) / (W_FE - sum w_i^2 / W_FE) with w_i = 1/v_i (Higgins & Thompson 2002).
+
+* ``i2_method="tau2"`` (default, metafor): I2 = 100 tau2 / (vt + tau2),
+  H2 = tau2 / vt + 1 for random-effects models; for the common-effect model, as
+  metafor, I2 = 100 max(0, (Q - (k - 1)) / Q) and H2 = Q / (k - 1).
+* ``i2_method="q"`` (Higgins & Thompson 2002; RevMan 5): I2 = 100 max(0, (Q - df)/Q),
+  H2 = Q / df, whatever the model.
+
+I2 is in percent, as metafor reports it.
+
+Confidence interval for tau2 (``tau2_ci=True``): the Q-profile method (Viechtbauer
+2007), metafor's ``confint(fit)``: the bounds solve Q(tau2) = chi2_{k-1, 1-a/2} (lower)
+and chi2_{k-1, a/2} (upper) on [0, max(100, 10 tau2)], a bound is 0 when Q(0) is
+already below its quantile, and the upper limit of the search range is reported (with
+a note) when the bound lies beyond it. The I2 interval maps the tau2 bounds through
+I2 = 100 t / (vt + t), whatever ``i2_method``.
+
+Prediction interval (random effects, k >= 2), as ``predict.rma``:
+
+* ``pi_method="metafor"`` (default): mu -/+ c sqrt(se^2 + tau2), c the normal quantile,
+  or the t quantile with k - 1 df under ``knha=True``; se is the reported SE.
+* ``pi_method="higgins2009"`` (Higgins, Thompson & Spiegelhalter 2009): t with k - 2
+  df (metafor's ``predict(fit, pi.type="riley")``); none for k = 2.
+
+Small k, on purpose: k = 1 gives estimate y_1 with se sqrt(v_1) and a z interval (also
+under ``knha=True``, as metafor, which switches to test="z"), tau2 = 0, and no Q, I2,
+H2, tau2 CI or prediction interval (NaN; metafor reports Q = 0, I2 = 0, H2 = 1), with a
+note. k = 2 with ``knha=True`` uses t with 1 df, with a note.
+
+Iteration settings (``control``), metafor's defaults: ``threshold`` 1e-5 (Fisher
+scoring and SJIT, absolute change in tau2), ``maxiter`` 100 (Fisher scoring, SJIT, PM
+root finding), ``tol`` = eps^0.25 ~ 1.22e-4 (uniroot tolerance, and the
+log-likelihood margin of the tau2 = 0 check), ``ci_maxiter`` 1000 (Q-profile root
+finding). A meta-analysis whose estimator does not converge gets NaN for everything
+depending on tau2, ``converged=False``, a note, and a :class:`ConvergenceWarning`
+naming its group.
+
+Batch layout: groups are packed into padded arrays of shape (kmax, m) with a 0/1 mask
+(studies down the rows, meta-analyses across the columns), so every sum is a
+reduction over the first axis and all iterative estimators and root finders advance
+all meta-analyses together, dropping those that have converged.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+__all__ = [
+    "METHODS",
+    "I2_METHODS",
+    "PI_METHODS",
+    "DEFAULT_CONTROL",
+    "ConvergenceWarning",
+    "PoolResult",
+    "BatchResult",
+    "pool",
+    "pool_batch",
+]
+
+METHODS = ("REML", "ML", "DL", "PM", "HE", "SJ", "SJIT", "FE", "EE", "CE")
+COMMON_EFFECT_METHODS = frozenset({"FE", "EE", "CE"})
+I2_METHODS = ("tau2", "q")
+PI_METHODS = ("metafor", "higgins2009")
+
+DEFAULT_CONTROL: dict[str, float] = {
+    "threshold": 1e-5,
+    "maxiter": 100,
+    "tol": float(np.finfo(float).eps ** 0.25),
+    "ci_maxiter": 1000,
+}
+
+_EPS = float(np.finfo(float).eps)
+_LOG_2PI = math.log(2.0 * math.pi)
+
+SUMMARY_COLUMNS = (
+    "group", "k", "method", "knha", "estimate", "se", "ci_lb", "ci_ub", "stat", "pval",
+    "df", "tau2", "tau2_ci_lb", "tau2_ci_ub", "i2", "i2_ci_lb", "i2_ci_ub", "h2", "q",
+    "q_df", "q_pval", "pi_lb", "pi_ub", "converged", "notes", "tau2_se",
+)
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative estimator or root finder did not converge for some meta-analyses."""
+
+
+# ---------------------------------------------------------------------------
+# results
+
+
+def _nan_to_none(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+@dataclass(frozen=True)
+class PoolResult:
+    """One pooled meta-analysis (see the module docstring for every formula)."""
+
+    k: int
+    method: str
+    knha: bool
+    level: float
+    estimate: float
+    se: float
+    ci_lb: float
+    ci_ub: float
+    stat: float
+    pval: float
+    df: float | None
+    tau2: float
+    tau2_se: float | None
+    tau2_ci_lb: float
+    tau2_ci_ub: float
+    i2: float
+    i2_ci_lb: float
+    i2_ci_ub: float
+    h2: float
+    q: float
+    q_df: int
+    q_pval: float
+    pi_lb: float
+    pi_ub: float
+    weights: np.ndarray = field(repr=False)
+    converged: bool = True
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict: NaN becomes None, arrays become lists."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name == "weights":
+                value = [float(w) for w in np.asarray(value, dtype=float)]
+            elif name == "notes":
+                value = list(value)
+            elif isinstance(value, (bool, np.bool_)):
+                value = bool(value)
+            elif isinstance(value, (int, np.integer)):
+                value = int(value)
+            elif isinstance(value, (float, np.floating)):
+                value = _nan_to_none(float(value))
+            out[name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Many pooled meta-analyses.
+
+    ``summary`` has one row per meta-analysis (groups in order of first appearance)
+    with the columns of :data:`SUMMARY_COLUMNS`; ``weights`` is aligned with the input
+    rows (fractions summing to 1 within each group).
+    """
+
+    summary: pd.DataFrame
+    weights: np.ndarray
+
+
+# ---------------------------------------------------------------------------
+# input handling
+
+
+def _as_float_1d(x: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric: {exc}") from None
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def _row_list(idx: np.ndarray, limit: int = 20) -> str:
+    shown = ", ".join(str(int(i)) for i in idx[:limit])
+    more = f" and {idx.size - limit} more" if idx.size > limit else ""
+    return shown + more
+
+
+def _validate(yi, vi, groups, method, level, i2_method, pi_method, control):
+    y = _as_float_1d(yi, "yi")
+    v = _as_float_1d(vi, "vi")
+    if y.size == 0:
+        raise ValueError("no studies to pool: yi is empty")
+    if y.size != v.size:
+        raise ValueError(f"yi and vi differ in length ({y.size} and {v.size})")
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise ValueError(f"yi is missing or not finite at row index(es) {_row_list(bad)}")
+    bad = np.flatnonzero(~np.isfinite(v))
+    if bad.size:
+        raise ValueError(f"vi is missing or not finite at row index(es) {_row_list(bad)}")
+    bad = np.flatnonzero(v <= 0)
+    if bad.size:
+        raise ValueError(
+            f"vi must be > 0; it is <= 0 at row index(es) {_row_list(bad)}"
+        )
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise ValueError(
+            f"unknown method {method!r}; valid methods: {', '.join(METHODS)}"
+        )
+    if i2_method not in I2_METHODS:
+        raise ValueError(
+            f"unknown i2_method {i2_method!r}; valid: {', '.join(I2_METHODS)}"
+        )
+    if pi_method not in PI_METHODS:
+        raise ValueError(
+            f"unknown pi_method {pi_method!r}; valid: {', '.join(PI_METHODS)}"
+        )
+    if not (isinstance(level, (int, float)) and 0.0 < float(level) < 1.0):
+        raise ValueError(f"level must be a proportion in (0, 1), e.g. 0.95; got {level!r}")
+    con = dict(DEFAULT_CONTROL)
+    if control:
+        unknown = set(control) - set(DEFAULT_CONTROL)
+        if unknown:
+            raise ValueError(
+                f"unknown control setting(s) {sorted(unknown)}; valid: {sorted(DEFAULT_CONTROL)}"
+            )
+        con.update(control)
+    if groups is None:
+        codes = np.zeros(y.size, dtype=np.intp)
+        labels = np.array(["all"], dtype=object)
+    else:
+        g = np.asarray(groups, dtype=object) if not isinstance(groups, (pd.Series, pd.Index)) else groups
+        if np.ndim(g) != 1:
+            raise ValueError("groups must be one-dimensional")
+        if len(g) != y.size:
+            raise ValueError(f"groups has {len(g)} labels but yi has {y.size} rows")
+        codes, labels = pd.factorize(g, sort=False, use_na_sentinel=True)
+        bad = np.flatnonzero(codes < 0)
+        if bad.size:
+            raise ValueError(f"groups is missing at row index(es) {_row_list(bad)}")
+        labels = np.asarray(labels, dtype=object)
+        codes = np.asarray(codes, dtype=np.intp)
+    return y, v, codes, labels, method.upper(), float(level), con
+
+
+def _pack(y: np.ndarray, v: np.ndarray, codes: np.ndarray, m: int):
+    """Pack rows into (kmax, m) arrays; returns Y, V, M (0/1 float mask), k, slots."""
+    counts = np.bincount(codes, minlength=m)
+    order = np.argsort(codes, kind="stable")
+    starts = np.zeros(m, dtype=np.intp)
+    np.cumsum(counts[:-1], out=starts[1:])
+    pos_sorted = np.arange(y.size, dtype=np.intp) - np.repeat(starts, counts)
+    pos = np.empty(y.size, dtype=np.intp)
+    pos[order] = pos_sorted
+    kmax = int(counts.max())
+    Y = np.zeros((kmax, m))
+    V = np.ones((kmax, m))
+    M = np.zeros((kmax, m))
+    Y[pos, codes] = y
+    V[pos, codes] = v
+    M[pos, codes] = 1.0
+    return Y, V, M, counts, pos
+
+
+# ---------------------------------------------------------------------------
+# building blocks (all operate on columns of the packed arrays)
+
+
+def _weighted_mean_q(Y, V, M, tau2):
+    """Inverse-variance weights at tau2: returns W (weights), sum W, mu, generalised Q.
+
+    Q(t) = sum_i (y_i - mu_t)^2 / (v_i + t), mu_t the weighted mean at weights
+    1/(v_i + t); Q(0) is Cochran's Q.
+    """
+    W = M / (V + tau2)
+    sw = W.sum(axis=0)
+    mu = (W * Y).sum(axis=0) / sw
+    R = Y - mu
+    q = (W * R * R).sum(axis=0)
+    return W, sw, mu, q
+
+
+def _generalised_q(Y, V, M, tau2):
+    return _weighted_mean_q(Y, V, M, tau2)[3]
+
+
+def _trace_p(W, sw):
+    """tr P = sum_i w_i (1 - w_i / W), P = diag(w) - w w'/W."""
+    return (W * (1.0 - W / sw)).sum(axis=0)
+
+
+def _sum_pp_ab(W, sw, A, B):
+    """sum_ij P_ij^2 a_i b_j for P = diag(w) - w w'/W (a, b per study)."""
+    W2 = W * W
+    return (
+        (W2 * A * B).sum(axis=0)
+        - 2.0 * (W2 * W * A * B).sum(axis=0) / sw
+        + (W2 * A).sum(axis=0) * (W2 * B).sum(axis=0) / (sw * sw)
+    )
+
+
+def _trace_pp(W, sw):
+    """tr(P P) = sum_i w_i^2 (1 - u_i)^2 + ((sum w_i^2)^2 - sum w_i^4) / W^2."""
+    W2 = W * W
+    U = W / sw
+    sw2 = W2.sum(axis=0)
+    return (W2 * (1.0 - U) ** 2).sum(axis=0) + (sw2 * sw2 - (W2 * W2).sum(axis=0)) / (sw * sw)
+
+
+def _median_cols(Y, M, k):
+    """Column medians of the masked entries (R's median)."""
+    S = np.sort(np.where(M > 0, Y, np.inf), axis=0)
+    cols = np.arange(Y.shape[1])
+    k = np.asarray(k).astype(np.intp)
+    lo = S[(k - 1) // 2, cols]
+    hi = S[k // 2, cols]
+    return 0.5 * (lo + hi)
+
+
+def _mad(Y, M, k):
+    """R's mad(): 1.4826 * median(|y - median(y)|)."""
+    med = _median_cols(Y, M, k)
+    return 1.4826 * _median_cols(np.abs(Y - med), M, k)
+
+
+def _zeroin(f, ax, bx, fa, fb, tol, maxit):
+    """R's ``uniroot`` core (``R_zeroin2``, Brent 1973), vectorised over problems.
+
+    ``f(x, idx)`` returns the function at x for the problems ``idx``. Each problem
+    follows exactly the sequence of steps of R's C code (bisection, secant or inverse
+    quadratic interpolation; stop when |c - b| / 2 <= 2 eps |b| + tol / 2 or f(b) = 0;
+    at most maxit + 1 steps). Returns (root, converged).
+    """
+    n = ax.size
+    a = ax.astype(float).copy()
+    b = bx.astype(float).copy()
+    fa = fa.astype(float).copy()
+    fb = fb.astype(float).copy()
+    c = a.copy()
+    fc = fa.copy()
+    root = np.full(n, np.nan)
+    conv = np.zeros(n, dtype=bool)
+    at_a = fa == 0.0
+    root[at_a] = a[at_a]
+    conv[at_a] = True
+    at_b = ~at_a & (fb == 0.0)
+    root[at_b] = b[at_b]
+    conv[at_b] = True
+    act = np.flatnonzero(~conv)
+    for _ in range(int(maxit) + 1):
+        if act.size == 0:
+            break
+        A, B, C = a[act], b[act], c[act]
+        FA, FB, FC = fa[act], fb[act], fc[act]
+        prev = B - A
+        swap = np.abs(FC) < np.abs(FB)
+        A = np.where(swap, B, A)
+        B = np.where(swap, C, B)
+        C = np.where(swap, A, C)
+        FA = np.where(swap, FB, FA)
+        FB = np.where(swap, FC, FB)
+        FC = np.where(swap, FA, FC)
+        tol_act = 2.0 * _EPS * np.abs(B) + tol / 2.0
+        new_step = (C - B) / 2.0
+        done = (np.abs(new_step) <= tol_act) | (FB == 0.0)
+        if done.any():
+            root[act[done]] = B[done]
+            conv[act[done]] = True
+        keep = ~done
+        act = act[keep]
+        if act.size == 0:
+            break
+        A, B, C, FA, FB, FC = A[keep], B[keep], C[keep], FA[keep], FB[keep], FC[keep]
+        prev, tol_act, new_step = prev[keep], tol_act[keep], new_step[keep]
+        interp = (np.abs(prev) >= tol_act) & (np.abs(FA) > np.abs(FB))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            cb = C - B
+            lin = A == C
+            t1_lin = FB / FA
+            p_lin = cb * t1_lin
+            q_lin = 1.0 - t1_lin
+            qq = FA / FC
+            t1 = FB / FC
+            t2 = FB / FA
+            p_quad = t2 * (cb * qq * (qq - t1) - (B - A) * (t1 - 1.0))
+            q_quad = (qq - 1.0) * (t1 - 1.0) * (t2 - 1.0)
+            p = np.where(lin, p_lin, p_quad)
+            q = np.where(lin, q_lin, q_quad)
+            q = np.where(p > 0.0, -q, q)
+            p = np.abs(p)
+            accept = (
+                interp
+                & (p < (0.75 * cb * q - np.abs(tol_act * q) / 2.0))
+                & (p < np.abs(prev * q / 2.0))
+            )
+            new_step = np.where(accept, p / q, new_step)
+        small = np.abs(new_step) < tol_act
+        new_step = np.where(small, np.where(new_step > 0.0, tol_act, -tol_act), new_step)
+        A, FA = B, FB
+        B = B + new_step
+        FB = f(B, act)
+        same_sign = ((FB > 0) & (FC > 0)) | ((FB < 0) & (FC < 0))
+        C = np.where(same_sign, A, C)
+        FC = np.where(same_sign, FA, FC)
+        a[act], b[act], c[act] = A, B, C
+        fa[act], fb[act], fc[act] = FA, FB, FC
+    if act.size:
+        root[act] = b[act]
+    return root, conv
+
+
+def _halve_until_nonnegative(tau2, adj):
+    """metafor's step halving: halve adj while tau2 + adj < 0 (exactly, via ldexp)."""
+    bad = tau2 + adj < 0.0
+    if not bad.any():
+        return adj
+    t = tau2[bad]
+    d = adj[bad]
+    out = np.full(t.size, -0.0)  # from tau2 = 0 the halving ends at -0.0, so tau2 stays 0
+    pos = t > 0.0
+    if pos.any():
+        tp, dp = t[pos], d[pos]
+        n = np.maximum(np.ceil(np.log2(-dp / tp)), 1.0).astype(int)
+        for _ in range(4):
+            under = tp + np.ldexp(dp, -n) < 0.0
+            n = np.where(under, n + 1, n)
+            over = (n > 1) & (tp + np.ldexp(dp, -(n - 1)) >= 0.0)
+            n = np.where(over, n - 1, n)
+        out[pos] = np.ldexp(dp, -n)
+    res = adj.copy()
+    res[bad] = out
+    return res
+
+
+# ---------------------------------------------------------------------------
+# tau2 estimators: each takes the packed columns of groups with k >= 2 and returns
+# (tau2, tau2_se, converged, extra notes as {column index: note})
+
+
+def _tau2_dl(Y, V, M, k, con):
+    """DerSimonian-Laird: tau2 = max(0, (Q - (k-1)) / tr P), P at weights 1/v_i."""
+    W, sw, _, q = _weighted_mean_q(Y, V, M, 0.0)
+    trp = _trace_p(W, sw)
+    tau2 = np.maximum(0.0, (q - (k - 1)) / trp)
+    spp = _sum_pp_ab(W, sw, M, M)
+    se = np.sqrt(2.0 * (k - 1) + 4.0 * tau2 * trp + 2.0 * tau2**2 * spp) / trp
+    return tau2, se, np.ones(k.size, bool), {}
+
+
+def _tau2_he_raw(Y, V, M, k):
+    """Hedges (unweighted moments), before truncation; also returns tr(PV), sum v."""
+    ybar = (Y * M).sum(axis=0) / k
+    rss = (M * (Y - ybar) ** 2).sum(axis=0)
+    sv = (V * M).sum(axis=0)
+    trpv = sv - sv / k
+    return (rss - trpv) / (k - 1), trpv, sv
+
+
+def _tau2_he(Y, V, M, k, con):
+    """Hedges: tau2 = max(0, (sum (y - ybar)^2 - tr(PV)) / (k - 1)), P = I - J/k."""
+    raw, trpv, sv = _tau2_he_raw(Y, V, M, k)
+    tau2 = np.maximum(0.0, raw)
+    sv2 = (V * V * M).sum(axis=0)
+    spvpv = sv2 * (1.0 - 2.0 / k) + sv * sv / (k * k)
+    se = np.sqrt(2.0 * spvpv + 4.0 * tau2 * trpv + 2.0 * tau2**2 * (k - 1)) / (k - 1)
+    return tau2, se, np.ones(k.size, bool), {}
+
+
+def _sj_start(Y, M, k):
+    ybar = (Y * M).sum(axis=0) / k
+    return (M * (Y - ybar) ** 2).sum(axis=0) / k
+
+
+def _tau2_sj(Y, V, M, k, con):
+    """Sidik-Jonkman (one step): tau2 = tau2_0 Q(tau2_0) / (k - 1), tau2_0 = sum (y-ybar)^2 / k."""
+    t0 = _sj_start(Y, M, k)
+    W, sw, _, q = _weighted_mean_q(Y, V, M, t0)
+    tau2 = np.maximum(0.0, t0 * q / (k - 1))
+    s_vv = _sum_pp_ab(W, sw, V, V)
+    s_v1 = _sum_pp_ab(W, sw, M, V)
+    s_11 = _sum_pp_ab(W, sw, M, M)
+    se = t0 / (k - 1) * np.sqrt(2.0 * s_vv + 4.0 * tau2 * s_v1 + 2.0 * tau2**2 * s_11)
+    return tau2, se, np.ones(k.size, bool), {}
+
+
+def _se_pm(Y, V, M, k, tau2):
+    """SE of tau2 for PM and SJIT (metafor): sqrt(2 k^2 / (k - 1)) / W."""
+    sw = (M / (V + tau2)).sum(axis=0)
+    return np.sqrt(2.0 * k * k / (k - 1)) / sw
+
+
+def _tau2_sjit(Y, V, M, k, con):
+    """Sidik-Jonkman iterated: tau2 <- tau2 Q(tau2) / (k - 1) from tau2_0 to a fixed point."""
+    tau2 = _sj_start(Y, M, k)
+    conv = np.zeros(k.size, dtype=bool)
+    act = np.arange(k.size)
+    it = 0
+    while act.size:
+        it += 1
+        old = tau2[act]
+        new = old * _generalised_q(Y[:, act], V[:, act], M[:, act], old) / (k[act] - 1)
+        tau2[act] = new
+        if it > con["maxiter"]:
+            break
+        done = np.abs(old - new) <= con["threshold"]
+        conv[act[done]] = True
+        act = act[~done]
+    tau2 = np.where(conv, np.maximum(0.0, tau2), np.nan)
+    return tau2, _se_pm(Y, V, M, k, tau2), conv, {}
+
+
+def _tau2_pm(Y, V, M, k, con):
+    """Paule-Mandel: root of Q(tau2) = k - 1 on [0, max(100, 10 mad(y)^2)] by zeroin."""
+    target = (k - 1).astype(float)
+    tmax = np.maximum(100.0, 10.0 * _mad(Y, M, k) ** 2)
+    q0 = _generalised_q(Y, V, M, 0.0) - target
+    qmax = _generalised_q(Y, V, M, tmax) - target
+    tau2 = np.zeros(k.size)
+    conv = np.ones(k.size, dtype=bool)
+    notes: dict[int, str] = {}
+    too_low = ~(q0 < 0.0) & (qmax > 0.0)
+    for i in np.flatnonzero(too_low):
+        notes[int(i)] = (
+            f"PM: the generalised Q still exceeds k - 1 at tau2_max = {tmax[i]:.6g}; "
+            "no estimate (metafor stops with an error here)"
+        )
+    conv[too_low] = False
+    tau2[too_low] = np.nan
+    solve = np.flatnonzero(~(q0 < 0.0) & ~too_low)
+    if solve.size:
+        Ys, Vs, Ms, ts = Y[:, solve], V[:, solve], M[:, solve], target[solve]
+
+        def f(x, idx):
+            return _generalised_q(Ys[:, idx], Vs[:, idx], Ms[:, idx], x) - ts[idx]
+
+        root, ok = _zeroin(
+            f, np.zeros(solve.size), tmax[solve], q0[solve], qmax[solve],
+            con["tol"], con["maxiter"],
+        )
+        tau2[solve] = np.where(ok, root, np.nan)
+        conv[solve] = ok
+    tau2 = np.maximum(0.0, tau2)
+    return tau2, _se_pm(Y, V, M, k, tau2), conv, notes
+
+
+def _loglik(Y, V, M, k, tau2, reml):
+    """(Restricted) log-likelihood of the intercept-only model at tau2, as metafor."""
+    W, sw, _, q = _weighted_mean_q(Y, V, M, tau2)
+    slog = (M * np.log(V + tau2)).sum(axis=0)
+    if reml:
+        return -0.5 * (k - 1) * _LOG_2PI - 0.5 * slog - 0.5 * np.log(sw) - 0.5 * q
+    return -0.5 * k * _LOG_2PI - 0.5 * slog - 0.5 * q
+
+
+def _tau2_fisher(Y, V, M, k, con, reml):
+    """(RE)ML by Fisher scoring with step halving, as metafor (see module docstring)."""
+    tau2 = np.maximum(0.0, _tau2_he_raw(Y, V, M, k)[0])
+    conv = np.zeros(k.size, dtype=bool)
+    act = np.arange(k.size)
+    Ya, Va, Ma = Y, V, M
+    it = 0
+    while act.size:
+        it += 1
+        old = tau2[act]
+        W, sw, mu, _ = _weighted_mean_q(Ya, Va, Ma, old)
+        W2 = W * W
+        R = Ya - mu
+        yppy = (W2 * R * R).sum(axis=0)
+        if reml:
+            adj = (yppy - _trace_p(W, sw)) / _trace_pp(W, sw)
+        else:
+            adj = (yppy - sw) / W2.sum(axis=0)
+        adj = np.where(np.isnan(adj), 0.0, adj)
+        adj = _halve_until_nonnegative(old, adj)
+        new = old + adj
+        tau2[act] = new
+        if it > con["maxiter"]:
+            break
+        done = np.abs(old - new) <= con["threshold"]
+        if done.any():
+            conv[act[done]] = True
+            act = act[~done]
+            Ya, Va, Ma = Y[:, act], V[:, act], M[:, act]
+    notes: dict[int, str] = {}
+    # metafor's check that the estimate beats tau2 = 0 on the (restricted) likelihood
+    chk = np.flatnonzero(conv & (tau2 > con["threshold"]))
+    if chk.size:
+        Yc, Vc, Mc, kc = Y[:, chk], V[:, chk], M[:, chk], k[chk]
+        ll0 = _loglik(Yc, Vc, Mc, kc, 0.0, reml)
+        ll = _loglik(Yc, Vc, Mc, kc, tau2[chk], reml)
+        stuck = ll0 - ll > con["tol"]
+        for i in chk[stuck]:
+            notes[int(i)] = (
+                "Fisher scoring may have stopped at a local maximum; tau2 set to 0, "
+                "as metafor does"
+            )
+        tau2[chk[stuck]] = 0.0
+    tau2 = np.where(conv, np.maximum(0.0, tau2), np.nan)
+    W, sw, _, _ = _weighted_mean_q(Y, V, M, np.where(conv, tau2, 0.0))
+    if reml:
+        se = np.sqrt(2.0 / _trace_pp(W, sw))
+    else:
+        se = np.sqrt(2.0 / (W * W).sum(axis=0))
+    se = np.where(conv, se, np.nan)
+    return tau2, se, conv, notes
+
+
+def _tau2_reml(Y, V, M, k, con):
+    return _tau2_fisher(Y, V, M, k, con, reml=True)
+
+
+def _tau2_ml(Y, V, M, k, con):
+    return _tau2_fisher(Y, V, M, k, con, reml=False)
+
+
+_ESTIMATORS = {
+    "REML": _tau2_reml,
+    "ML": _tau2_ml,
+    "DL": _tau2_dl,
+    "PM": _tau2_pm,
+    "HE": _tau2_he,
+    "SJ": _tau2_sj,
+    "SJIT": _tau2_sjit,
+}
+
+
+def _tau2_qprofile_ci(Y, V, M, k, tau2, level, con):
+    """Q-profile CI for tau2 (Viechtbauer 2007), as metafor's confint.rma.uni.
+
+    Lower bound solves Q(t) = chi2 quantile 1 - a/2, upper Q(t) = chi2 quantile a/2
+    (k - 1 df), searched on [0, max(100, 10 tau2)] with zeroin (tol eps^0.25, at most
+    ci_maxiter steps). Returns (lb, ub, converged, notes).
+    """
+    alpha = 1.0 - level
+    df = (k - 1).astype(float)
+    crit_u = special.chdtri(df, alpha / 2.0)
+    crit_l = special.chdtri(df, 1.0 - alpha / 2.0)
+    tmax = np.maximum(100.0, 10.0 * tau2)
+    q_min = _generalised_q(Y, V, M, 0.0)
+    q_max = _generalised_q(Y, V, M, tmax)
+    n = k.size
+    lb = np.full(n, np.nan)
+    ub = np.full(n, np.nan)
+    conv = np.ones(n, dtype=bool)
+    notes: dict[int, list[str]] = {}
+
+    def add(i, text):
+        notes.setdefault(int(i), []).append(text)
+
+    def solve(idx, crit):
+        Ys, Vs, Ms, cs = Y[:, idx], V[:, idx], M[:, idx], crit[idx]
+
+        def f(x, j):
+            return _generalised_q(Ys[:, j], Vs[:, j], Ms[:, j], x) - cs[j]
+
+        return _zeroin(
+            f, np.zeros(idx.size), tmax[idx], q_min[idx] - cs, q_max[idx] - cs,
+            con["tol"], con["ci_maxiter"],
+        )
+
+    null = q_min < crit_l
+    lb[null] = 0.0
+    ub[null] = 0.0
+    for i in np.flatnonzero(null):
+        add(i, "Q-profile CI for tau2: both bounds fall below 0, so it is {0} (as metafor)")
+    ub_cap = ~null & (q_max > crit_l)
+    ub[ub_cap] = tmax[ub_cap]
+    idx = np.flatnonzero(~null & ~ub_cap)
+    if idx.size:
+        root, ok = solve(idx, crit_l)
+        ub[idx] = root
+        conv[idx[~ok]] = False
+    all_cap = q_max > crit_u
+    lb[all_cap] = tmax[all_cap]
+    ub[all_cap] = tmax[all_cap]
+    for i in np.flatnonzero(ub_cap | all_cap):
+        add(i, f"Q-profile CI for tau2: bound(s) at the search limit {tmax[i]:.6g}; "
+               "the true bound lies beyond it")
+    lb_zero = ~all_cap & ~(q_min >= crit_u)
+    lb[lb_zero] = 0.0
+    idx = np.flatnonzero(~all_cap & ~lb_zero)
+    if idx.size:
+        root, ok = solve(idx, crit_u)
+        lb[idx] = root
+        conv[idx[~ok]] = False
+    for i in np.flatnonzero(~conv):
+        add(i, "Q-profile CI for tau2: root finding did not converge")
+    return lb, ub, conv, notes
+
+
+# ---------------------------------------------------------------------------
+# the engine
+
+
+def _t_crit(df, level):
+    return special.stdtrit(df, 1.0 - (1.0 - level) / 2.0)
+
+
+def pool_batch(
+    yi,
+    vi,
+    groups=None,
+    *,
+    method: str = "REML",
+    knha: bool = False,
+    level: float = 0.95,
+    i2_method: str = "tau2",
+    pi_method: str = "metafor",
+    tau2_ci: bool = False,
+    control: dict | None = None,
+) -> BatchResult:
+    """Pool many meta-analyses at once (no Python loop per meta-analysis).
+
+    Parameters
+    ----------
+    yi, vi : 1-D array-like
+        Effect estimates and their sampling variances (vi > 0), one row per study.
+    groups : 1-D array-like, optional
+        Meta-analysis label of each row; None pools all rows as one meta-analysis
+        (labelled ``"all"``). Groups appear in ``summary`` in order of first
+        appearance.
+    method : {"REML", "ML", "DL", "PM", "HE", "SJ", "SJIT", "FE", "EE", "CE"}
+        Estimator of tau2 (case-insensitive), or a common-effect model ("FE", with
+        aliases "EE" and "CE"); definitions in the module docstring.
+    knha : bool
+        Hartung-Knapp(-Sidik-Jonkman) SE and t with k - 1 df (metafor test="knha").
+    level : float
+        Confidence level in (0, 1) for the CI, tau2 CI and prediction interval.
+    i2_method : {"tau2", "q"}
+        I2 and H2 from tau2 and the typical within-study variance (metafor), or from
+        Q (Higgins & Thompson 2002 / RevMan 5).
+    pi_method : {"metafor", "higgins2009"}
+        Prediction interval with z (t, k - 1 df, under knha) or t with k - 2 df.
+    tau2_ci : bool
+        Compute the Q-profile CI for tau2 (and I2); NaN otherwise.
+    control : dict, optional
+        Iteration settings ``threshold``, ``maxiter``, ``tol``, ``ci_maxiter``
+        (defaults in :data:`DEFAULT_CONTROL`, metafor's).
+
+    Returns
+    -------
+    BatchResult
+        ``summary`` (one row per meta-analysis; columns :data:`SUMMARY_COLUMNS`, the
+        last being ``tau2_se``) and ``weights`` aligned with the input rows.
+
+    Raises
+    ------
+    ValueError
+        Empty input, lengths that differ, non-finite yi or vi, vi <= 0 or missing
+        group labels (naming the row indexes), unknown method or option.
+    """
+    return _pool_engine(
+        yi, vi, groups, method=method, knha=knha, level=level, i2_method=i2_method,
+        pi_method=pi_method, tau2_ci=tau2_ci, control=control,
+    )[0]
+
+
+def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, tau2_ci,
+                 control):
+    """The engine behind pool_batch and pool; also returns each row's notes as a list."""
+    y, v, codes, labels, method, level, con = _validate(
+        yi, vi, groups, method, level, i2_method, pi_method, control
+    )
+    m = labels.size
+    Y, V, M, k, slots = _pack(y, v, codes, m)
+    kf = k.astype(float)
+    common = method in COMMON_EFFECT_METHODS
+    note_rows: list[tuple[np.ndarray, str]] = []  # (boolean mask over groups, note)
+    row_notes: dict[int, list[str]] = {}
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # --- tau2
+        tau2 = np.zeros(m)
+        tau2_se = np.full(m, np.nan)
+        converged = np.ones(m, dtype=bool)
+        multi = np.flatnonzero(k >= 2)
+        if not common and multi.size:
+            est = _ESTIMATORS[method]
+            t, tse, ok, extra = est(Y[:, multi], V[:, multi], M[:, multi], kf[multi], con)
+            tau2[multi] = t
+            tau2_se[multi] = tse
+            converged[multi] = ok
+            for i, text in extra.items():
+                row_notes.setdefault(int(multi[i]), []).append(text)
+        failed = ~converged
+        if failed.any():
+            note_rows.append((failed, f"{method} estimator did not converge; no results"))
+
+        # --- the pooled estimate
+        Wt = M / (V + np.where(failed, 0.0, tau2))
+        sw = Wt.sum(axis=0)
+        mu = (Wt * Y).sum(axis=0) / sw
+        var_mu = 1.0 / sw
+        single = k == 1
+        use_t = knha & ~single
+        if knha:
+            rss = (Wt * (Y - mu) ** 2).sum(axis=0)
+            s2w = np.where(rss <= _EPS, 0.0, rss / np.maximum(kf - 1.0, 1.0))
+            var_mu = np.where(use_t, s2w * var_mu, var_mu)
+            zero_s2 = use_t & (rss <= _EPS)
+            if zero_s2.any():
+                note_rows.append((zero_s2, "Hartung-Knapp: the weighted residual sum of "
+                                  "squares is 0, so the SE is 0 (as metafor)"))
+            if single.any():
+                note_rows.append((single, "k = 1: Hartung-Knapp needs k >= 2; a normal "
+                                  "(z) interval is given, as metafor (test='z')"))
+            two = k == 2
+            if two.any():
+                note_rows.append((two, "k = 2: Hartung-Knapp uses t with 1 df, so the "
+                                  "interval is very wide"))
+            if common:
+                note_rows.append((~single, "Hartung-Knapp is not meant for a "
+                                  "common-effect model (metafor warns likewise)"))
+        se = np.sqrt(var_mu)
+        stat = mu / se
+        df = np.where(use_t, kf - 1.0, np.nan)
+        z_crit = special.ndtri(1.0 - (1.0 - level) / 2.0)
+        crit = np.where(use_t, _t_crit(np.maximum(kf - 1.0, 1.0), level), z_crit)
+        pval = np.where(
+            use_t,
+            2.0 * special.stdtr(np.maximum(kf - 1.0, 1.0), -np.abs(stat)),
+            2.0 * special.ndtr(-np.abs(stat)),
+        )
+        ci_lb = mu - crit * se
+        ci_ub = mu + crit * se
+
+        # --- heterogeneity
+        WF = M / V
+        swF = WF.sum(axis=0)
+        muF = (WF * Y).sum(axis=0) / swF
+        q = np.maximum(0.0, (WF * (Y - muF) ** 2).sum(axis=0))
+        q_df = k - 1
+        q_pval = special.chdtrc(np.maximum(kf - 1.0, 1.0), q)
+        vt = (kf - 1.0) / _trace_p(WF, swF)
+        i2_q = np.maximum(0.0, 100.0 * (q - q_df) / q)
+        h2_q = q / q_df
+        if common or i2_method == "q":
+            i2, h2 = i2_q, h2_q
+        else:
+            i2 = 100.0 * tau2 / (vt + tau2)
+            h2 = tau2 / vt + 1.0
+        q = np.where(single, np.nan, q)
+        q_pval = np.where(single, np.nan, q_pval)
+        i2 = np.where(single, np.nan, i2)
+        h2 = np.where(single, np.nan, h2)
+        if single.any():
+            note_rows.append((single, "k = 1: the estimate is the single study's; no "
+                              "heterogeneity statistics or prediction interval"))
+
+        # --- prediction interval
+        pi_lb = np.full(m, np.nan)
+        pi_ub = np.full(m, np.nan)
+        if not common:
+            if pi_method == "metafor":
+                pi_ok = ~single
+                pi_crit = crit
+            else:
+                pi_ok = k >= 3
+                pi_crit = _t_crit(np.maximum(kf - 2.0, 1.0), level)
+                few = k == 2
+                if few.any():
+                    note_rows.append((few, "higgins2009 prediction interval needs k >= 3 "
+                                      "(t with k - 2 df); none given"))
+            half = pi_crit * np.sqrt(var_mu + tau2)
+            pi_lb = np.where(pi_ok, mu - half, np.nan)
+            pi_ub = np.where(pi_ok, mu + half, np.nan)
+
+        # --- tau2 CI (Q-profile)
+        tau2_ci_lb = np.full(m, np.nan)
+        tau2_ci_ub = np.full(m, np.nan)
+        if tau2_ci and not common:
+            idx = np.flatnonzero(~single & converged)
+            if idx.size:
+                lb, ub, ok, ci_notes = _tau2_qprofile_ci(
+                    Y[:, idx], V[:, idx], M[:, idx], kf[idx], tau2[idx], level, con
+                )
+                tau2_ci_lb[idx] = lb
+                tau2_ci_ub[idx] = ub
+                for i, texts in ci_notes.items():
+                    row_notes.setdefault(int(idx[i]), []).extend(texts)
+                if not ok.all():
+                    _warn_groups(labels[idx[~ok]], "the Q-profile CI for tau2 did not converge")
+        i2_ci_lb = 100.0 * tau2_ci_lb / (vt + tau2_ci_lb)
+        i2_ci_ub = 100.0 * tau2_ci_ub / (vt + tau2_ci_ub)
+
+        if common:
+            tau2 = np.full(m, np.nan)
+            tau2_se = np.full(m, np.nan)
+        else:
+            tau2_se = np.where(single, np.nan, tau2_se)
+
+        vratio = (np.where(M > 0, V, 0.0).max(axis=0)
+                  / np.where(M > 0, V, np.inf).min(axis=0))
+        extreme = vratio >= 1e7
+        if extreme.any():
+            note_rows.append((extreme, "ratio of largest to smallest sampling variance "
+                              ">= 1e7; results may be unstable (metafor warns likewise)"))
+
+        # results that depend on a tau2 that was not obtained
+        for arr in (mu, se, stat, pval, ci_lb, ci_ub, pi_lb, pi_ub, tau2, tau2_se):
+            arr[failed] = np.nan
+        if not common:
+            i2[failed] = np.nan
+            h2[failed] = np.nan
+        weights = (Wt / sw)[slots, codes]
+        weights[failed[codes]] = np.nan
+
+    if failed.any():
+        _warn_groups(labels[failed], f"the {method} estimator of tau2 did not converge")
+
+    notes, per_row = _join_notes(m, note_rows, row_notes)
+    summary = pd.DataFrame(
+        {
+            "group": labels,
+            "k": k.astype(int),
+            "method": method,
+            "knha": bool(knha),
+            "estimate": mu,
+            "se": se,
+            "ci_lb": ci_lb,
+            "ci_ub": ci_ub,
+            "stat": stat,
+            "pval": pval,
+            "df": df,
+            "tau2": tau2,
+            "tau2_ci_lb": tau2_ci_lb,
+            "tau2_ci_ub": tau2_ci_ub,
+            "i2": i2,
+            "i2_ci_lb": i2_ci_lb,
+            "i2_ci_ub": i2_ci_ub,
+            "h2": h2,
+            "q": q,
+            "q_df": q_df.astype(int),
+            "q_pval": q_pval,
+            "pi_lb": pi_lb,
+            "pi_ub": pi_ub,
+            "converged": converged,
+            "notes": notes,
+            "tau2_se": tau2_se,
+        },
+        columns=list(SUMMARY_COLUMNS),
+    )
+    return BatchResult(summary=summary, weights=weights), per_row
+
+
+def _warn_groups(labels, what: str) -> None:
+    shown = ", ".join(repr(x) for x in labels[:20])
+    more = f" and {len(labels) - 20} more" if len(labels) > 20 else ""
+    warnings.warn(f"{what} for group(s) {shown}{more}", ConvergenceWarning, stacklevel=3)
+
+
+def _join_notes(m, note_rows, row_notes):
+    notes = np.full(m, "", dtype=object)
+    per_row: dict[int, list[str]] = {}
+    if not note_rows and not row_notes:
+        return notes, per_row
+    for mask, text in note_rows:
+        for i in np.flatnonzero(mask):
+            per_row.setdefault(int(i), []).append(text)
+    for i, texts in row_notes.items():
+        per_row.setdefault(i, []).extend(texts)
+    for i, texts in per_row.items():
+        notes[i] = "; ".join(texts)
+    return notes, per_row
+
+
+def pool(
+    yi,
+    vi,
+    *,
+    method: str = "REML",
+    knha: bool = False,
+    level: float = 0.95,
+    i2_method: str = "tau2",
+    pi_method: str = "metafor",
+    tau2_ci: bool = True,
+    control: dict | None = None,
+) -> PoolResult:
+    """Pool one meta-analysis: :func:`pool_batch` on a single group.
+
+    Same options and formulas as :func:`pool_batch` (module docstring), but the
+    Q-profile CI for tau2 is computed by default. Returns a :class:`PoolResult`.
+    """
+    res, per_row = _pool_engine(
+        yi, vi, None, method=method, knha=knha, level=level, i2_method=i2_method,
+        pi_method=pi_method, tau2_ci=tau2_ci, control=control,
+    )
+    row = res.summary.iloc[0]
+
+    def f(name):
+        return float(row[name])
+
+    notes = tuple(per_row.get(0, ()))
+    df = f("df")
+    tau2_se = f("tau2_se")
+    return PoolResult(
+        k=int(row["k"]), method=str(row["method"]), knha=bool(row["knha"]), level=float(level),
+        estimate=f("estimate"), se=f("se"), ci_lb=f("ci_lb"), ci_ub=f("ci_ub"),
+        stat=f("stat"), pval=f("pval"), df=None if math.isnan(df) else df,
+        tau2=f("tau2"), tau2_se=None if math.isnan(tau2_se) else tau2_se,
+        tau2_ci_lb=f("tau2_ci_lb"), tau2_ci_ub=f("tau2_ci_ub"),
+        i2=f("i2"), i2_ci_lb=f("i2_ci_lb"), i2_ci_ub=f("i2_ci_ub"), h2=f("h2"),
+        q=f("q"), q_df=int(row["q_df"]), q_pval=f("q_pval"),
+        pi_lb=f("pi_lb"), pi_ub=f("pi_ub"),
+        weights=np.asarray(res.weights, dtype=float),
+        converged=bool(row["converged"]), notes=notes,
+    )

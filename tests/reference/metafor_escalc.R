@@ -27,6 +27,7 @@ library(jsonlite)
 out_path <- file.path("tests", "reference", "metafor_escalc.json")
 
 num <- function(x) {
+  if (length(x) == 0L) return(NA_real_)  # e.g. no prediction interval for an FE model
   x <- as.numeric(x)
   x[!is.finite(x)] <- NA
   x

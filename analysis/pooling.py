@@ -850,6 +850,9 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
         mu = (Wt * Y).sum(axis=0) / sw
         var_mu = 1.0 / sw
         single = k == 1
+        # k = 1: the study itself, exactly (no rounding through w * y / w)
+        mu = np.where(single, Y[0], mu)
+        var_mu = np.where(single, V[0], var_mu)
         use_t = knha & ~single
         if knha:
             rss = (Wt * (Y - mu) ** 2).sum(axis=0)

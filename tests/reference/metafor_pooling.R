@@ -43,6 +43,15 @@ datasets$extreme_heterogeneity <- list(yi = c(-3, 0.5, 4, 8, -6, 10),
 datasets$unequal_variances <- list(yi = c(0.2, 0.5, -0.1, 1.2, 0.8),
   vi = c(1e-4, 0.5, 2, 10, 0.01), source = "invented: variances spanning 5 orders of magnitude")
 
+# Fisher scoring oscillates here and metafor stops at maxiter = 100 with an error;
+# with control = list(maxiter = 1000) it converges.
+datasets$fisher_nonconvergence <- list(
+  yi = c(0.54707672514829797, 0.33801220522835551, 0.50017552025346945,
+         0.11184453106842135, 0.37190630848854939),
+  vi = c(0.090136865111237294, 0.16237907666091811, 0.11137947769277529,
+         0.015657803161411323, 0.13512358662990365),
+  source = "simulated (normal, k = 5): REML Fisher scoring needs more than 100 iterations")
+
 methods <- c("FE", "REML", "ML", "DL", "PM", "HE", "SJ", "SJIT")
 
 num <- function(x) if (is.null(x) || length(x) == 0) NA_real_ else as.numeric(x)[1]
@@ -60,12 +69,13 @@ json_numbers <- function(x) {
   x
 }
 
-run_one <- function(name, method, knha, level) {
+run_one <- function(name, method, knha, level, extra = "") {
   ds <- datasets[[name]]
   yi <- ds$yi
   vi <- ds$vi
   test <- if (knha) "knha" else "z"
-  fit_call <- sprintf('rma(yi, vi, method = "%s", test = "%s", level = %s)', method, test, level)
+  fit_call <- sprintf('rma(yi, vi, method = "%s", test = "%s", level = %s%s)',
+                      method, test, level, extra)
   pred_call <- "predict(fit)"
   riley_call <- 'predict(fit, pi.type = "riley")'
   ci_call <- "confint(fit)"
@@ -75,12 +85,12 @@ run_one <- function(name, method, knha, level) {
     invokeRestart("muffleWarning")
   }
   out <- list(dataset = name, method = method, knha = knha, level = level / 100,
-              call = fit_call)
+              control = extra, call = fit_call)
   fit <- tryCatch(withCallingHandlers(eval(parse(text = fit_call)), warning = collect),
                   error = function(e) e)
   if (inherits(fit, "error")) {
     out$error <- conditionMessage(fit)
-    out$warnings <- warn
+    out$warnings <- I(warn)
     return(out)
   }
   res <- list(estimate = num(fit$beta), se = num(fit$se), ci_lb = num(fit$ci.lb),
@@ -115,14 +125,14 @@ run_one <- function(name, method, knha, level) {
       calls <- c(calls, ci_call)
     }
   }
-  out$calls <- calls
+  out$calls <- I(calls)
   out$result <- res
-  out$warnings <- warn
+  out$warnings <- I(warn)
   out
 }
 
 results <- list()
-for (name in names(datasets)) {
+for (name in setdiff(names(datasets), "fisher_nonconvergence")) {
   for (method in methods) {
     for (knha in c(FALSE, TRUE)) {
       results[[length(results) + 1]] <- run_one(name, method, knha, 95)
@@ -133,6 +143,12 @@ for (method in c("REML", "DL")) {
   for (knha in c(FALSE, TRUE)) {
     results[[length(results) + 1]] <- run_one("bcg", method, knha, 90)
   }
+}
+
+for (method in c("REML", "ML")) {
+  results[[length(results) + 1]] <- run_one("fisher_nonconvergence", method, FALSE, 95)
+  results[[length(results) + 1]] <- run_one("fisher_nonconvergence", method, FALSE, 95,
+                                            ", control = list(maxiter = 1000)")
 }
 
 meta <- list(

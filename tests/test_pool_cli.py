@@ -236,3 +236,15 @@ def test_subprocess_entry_point(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: nope.csv: file not found"
+
+
+def test_csv_quotes_labels_and_leaves_nan_empty(tmp_path, capsys):
+    path = tmp_path / "labels.csv"
+    path.write_text('study,arm set,yi,vi\nA,"x, y",0.1,0.01\nB,"x, y",0.3,0.02\nC,z,0.2,0.03\n')
+    code, out, err = _run([path, "--by", "arm set", "--format", "csv"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(out.splitlines()))
+    assert [r["by"] for r in rows] == ["x, y", "z"]
+    single = rows[1]
+    assert single["k"] == "1" and single["q_pval"] == ""  # undefined for one study
+    assert float(single["estimate"]) == pytest.approx(0.2, rel=1e-14)

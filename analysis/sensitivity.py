@@ -1,0 +1,199 @@
+"""What can honestly be said about trials and choices the public record leaves open.
+
+* :func:`threshold_analysis`: how large the effect of a trial without public numbers
+  (Neeter 2003, Osborne & Allison 2006) would have to be, given its group sizes, to
+  change the pooled conclusion at a time point.
+* :func:`unit_of_analysis`: Gudeman 1997 randomised feet, not patients; how the
+  result changes if feet of one patient are correlated (design effect).
+
+Both take plain numbers and call :mod:`analysis.effect_sizes` and
+:mod:`analysis.pooling`; no formula is repeated here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis import effect_sizes as es
+from analysis.pooling import pool_batch
+
+
+def _conclusion(ci_lb: np.ndarray, ci_ub: np.ndarray) -> np.ndarray:
+    return np.where(ci_lb > 0, "favours dexamethasone",
+                    np.where(ci_ub < 0, "favours placebo", "no clear difference"))
+
+
+def threshold_analysis(yi, vi, n_t: float, n_c: float, *, method: str = "FE",
+                       smd_vtype: str = "LS", d_grid=None) -> pd.DataFrame:
+    """Pooled conclusion as a function of the SMD of one added trial of size n_t / n_c.
+
+    For every SMD on a fine grid, the hypothetical trial gets Hedges' g and its
+    sampling variance from :func:`analysis.effect_sizes.hedges_g` (``smd_vtype``) at
+    the given group sizes; it is pooled with the estimable trials (``yi``, ``vi``)
+    by ``method``, all grid points in one batch. Returns one row per stretch of the
+    grid with the same conclusion (pooled 95% CI above 0, below 0, or spanning 0):
+    ``g_from``, ``g_to`` (the hypothetical trial's g at the ends of the stretch),
+    ``conclusion``. The boundaries between stretches are the thresholds.
+    """
+    yi = np.atleast_1d(np.asarray(yi, float))
+    vi = np.atleast_1d(np.asarray(vi, float))
+    d = np.round(np.arange(-3.0, 3.0 + 1e-9, 0.0025), 6) if d_grid is None else np.asarray(d_grid)
+    ones = np.ones_like(d)
+    hyp = es.hedges_g(d, ones, n_t * ones, 0 * ones, ones, n_c * ones, vtype=smd_vtype)
+    m, k = d.size, yi.size
+    all_y = np.column_stack([np.tile(yi, (m, 1)), np.ravel(hyp.yi)]).ravel()
+    all_v = np.column_stack([np.tile(vi, (m, 1)), np.ravel(hyp.vi)]).ravel()
+    groups = np.repeat(np.arange(m), k + 1)
+    res = pool_batch(all_y, all_v, groups, method=method).summary
+    g = np.ravel(hyp.yi)
+    concl = _conclusion(res["ci_lb"].to_numpy(), res["ci_ub"].to_numpy())
+    change = np.flatnonzero(concl[1:] != concl[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change - 1, [m - 1]])
+    return pd.DataFrame({"g_from": g[starts], "g_to": g[ends], "conclusion": concl[starts],
+                         "method": method, "n_t": n_t, "n_c": n_c})
+
+
+def unit_of_analysis(m1, sd1, n1, m2, sd2, n2, *, n_units: float, n_patients,
+                     icc=(0.0, 0.25, 0.5, 0.75, 1.0), smd_vtype: str = "LS") -> pd.DataFrame:
+    """SMD when feet of one patient are correlated: effective sample sizes by design effect.
+
+    Design effect DE = 1 + (M − 1) · ICC with M = n_units / n_patients the mean number
+    of feet per patient (Cochrane Handbook 23.1.4, the approximate analysis of
+    cluster-randomised trials); each arm's n is divided by DE and Hedges' g recomputed.
+    ``n_patients`` and ``icc`` are scenarios: the trials do not report the ICC.
+    """
+    rows = []
+    for patients in np.atleast_1d(n_patients):
+        cluster = n_units / float(patients)
+        for r in icc:
+            de = 1.0 + (cluster - 1.0) * r
+            eff = es.hedges_g(m1, sd1, n1 / de, m2, sd2, n2 / de, vtype=smd_vtype)
+            y, v = float(np.ravel(eff.yi)[0]), float(np.ravel(eff.vi)[0])
+            se = np.sqrt(v)
+            rows.append({"patients": float(patients), "feet_per_patient": cluster, "icc": r,
+                         "design_effect": de, "n_t_effective": n1 / de,
+                         "n_c_effective": n2 / de, "yi": y, "se": se,
+                         "ci_lb": y - 1.959963984540054 * se,
+                         "ci_ub": y + 1.959963984540054 * se})
+    return pd.DataFrame.from_records(rows)
+
+
+def effect_size_variants(pkg, *, vtypes=("LS", "UB", "RevMan5"), p_dists=("t", "normal")):
+    """The review's primary SMDs under each named SMD-variance formula and p-value
+    distribution, side by side (one row per trial × time point × choice)."""
+    from analysis.trial_effects import continuous_effects
+
+    parts = []
+    for vtype in vtypes:
+        for p_dist in p_dists:
+            eff = continuous_effects(pkg, smd_vtype=vtype, p_dist=p_dist)
+            eff = eff[(eff["measure"] == "SMD") & eff["estimable"]
+                      & (eff["review_role"] == "primary")]
+            if p_dist != p_dists[0] and not eff["sd_recovered"].any():
+                continue
+            parts.append(eff.assign(smd_variance=vtype, p_to_se=p_dist)[
+                ["study", "timepoint", "smd_variance", "p_to_se", "sd_recovered", "yi", "vi",
+                 "ci_lb", "ci_ub"]])
+    out = pd.concat(parts, ignore_index=True)
+    # the p-value distribution only matters where an SD was recovered from a p-value
+    keep = out["sd_recovered"] | (out["p_to_se"] == p_dists[0])
+    return out[keep].sort_values(["study", "timepoint", "smd_variance", "p_to_se"]).reset_index(drop=True)
+
+
+def estimator_sensitivity(effects: pd.DataFrame, *, methods=("FE", "DL", "REML", "PM", "SJ"),
+                          knha=(False, True)) -> pd.DataFrame:
+    """Pooled primary SMD per scope × window under each τ² estimator and CI method.
+
+    One :func:`analysis.timecourse.pooled_by_window` call (one batch) per choice; the
+    rows say how many trials were estimable and how many were not.
+    """
+    from analysis.timecourse import pooled_by_window
+
+    parts = []
+    for method in methods:
+        for hk in knha:
+            if method == "FE" and hk:
+                continue
+            res = pooled_by_window(effects, measure="SMD", method=method, knha=hk)
+            parts.append(res.assign(method=method, knha=hk))
+    cols = ["scope", "window", "method", "knha", "k_estimable", "k_total", "estimate",
+            "ci_lb", "ci_ub", "tau2", "i2", "pval"]
+    return pd.concat(parts, ignore_index=True)[cols]
+
+
+def thresholds_for_missing_trials(pkg, effects: pd.DataFrame, *,
+                                  methods=("FE", "REML")) -> pd.DataFrame:
+    """Threshold analysis for each running-injury trial that is not estimable.
+
+    For each such trial and window, its group sizes come from ``arms.csv`` (randomised
+    n, with their status). Where they are missing (Osborne & Allison 2006: 42 feet in
+    three arms, split not public), an equal split of the analysed units across the arms
+    is used and the row says it is an assumption. The output lists the stretches of
+    the hypothetical SMD over which the pooled conclusion holds
+    (:func:`threshold_analysis`).
+    """
+    from analysis.timecourse import primary_effects
+
+    prim = primary_effects(effects, "SMD")
+    prim = prim[prim["scope"] == "running_injury"]
+    studies = pkg.studies.set_index("study_id")
+    rows = []
+    for (study_id, window), grp in prim.groupby(["study_id", "window"], sort=False):
+        if grp["estimable"].any():
+            continue
+        others = prim[(prim["window"] == window) & prim["estimable"]]
+        if others.empty:
+            continue
+        arms = pkg.arms[pkg.arms["study_id"] == study_id]
+        t = arms[arms["role"] == "treatment"].iloc[0]
+        c = arms[arms["role"] == "control"].iloc[0]
+        if pd.notna(t["n_randomised"]) and pd.notna(c["n_randomised"]):
+            n_t, n_c = float(t["n_randomised"]), float(c["n_randomised"])
+            basis = f"n randomised {n_t:g}/{n_c:g} ({t['n_randomised_status']})"
+        else:
+            units = studies.loc[study_id, "units_analysed_n"]
+            if pd.isna(units):
+                continue
+            n_t = n_c = float(units) / len(arms)
+            basis = (f"assumption: {units:g} {studies.loc[study_id, 'unit_of_analysis']}s "
+                     f"split equally over {len(arms)} arms ({n_t:g} each); the split is not public")
+        for method in methods:
+            res = threshold_analysis(others["yi"], others["vi"], n_t, n_c, method=method)
+            rows.append(res.assign(study=studies.loc[study_id, "label"], window=window,
+                                   group_sizes=basis))
+    cols = ["study", "window", "method", "group_sizes", "g_from", "g_to", "conclusion"]
+    return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
+
+
+def foot_level_sensitivity(pkg, effects: pd.DataFrame, *, icc=(0.0, 0.5, 1.0)) -> pd.DataFrame:
+    """:func:`unit_of_analysis` for every trial that randomised feet and has arm data.
+
+    Patient counts: the one in ``studies.csv`` where there is one (with its status), and
+    the extreme of every patient contributing both feet (units / 2).
+    """
+    studies = pkg.studies
+    feet = studies[studies["unit_of_randomisation"] == "foot"]
+    parts = []
+    for _, s in feet.iterrows():
+        sel = effects[(effects["study_id"] == s["study_id"]) & (effects["measure"] == "SMD")
+                      & effects["estimable"] & (effects["review_role"] == "primary")
+                      & ~effects["sd_recovered"]]
+        units = s["units_randomised_n"]
+        if sel.empty or pd.isna(units):
+            continue
+        patients = [units / 2.0]
+        if pd.notna(s["patients_n"]):
+            patients.insert(0, float(s["patients_n"]))
+        for _, e in sel.iterrows():
+            sign = -1.0 if e["direction"] == "higher_is_worse" else 1.0
+            res = unit_of_analysis(e["mean_t"], e["sd_t"], e["n_t"], e["mean_c"], e["sd_c"],
+                                   e["n_c"], n_units=float(units), n_patients=patients, icc=icc)
+            res[["yi", "ci_lb", "ci_ub"]] *= sign
+            if sign < 0:
+                res[["ci_lb", "ci_ub"]] = res[["ci_ub", "ci_lb"]].to_numpy()
+            parts.append(res.assign(study=s["label"], timepoint=e["timepoint"]))
+    out = pd.concat(parts, ignore_index=True)
+    first = ["study", "timepoint"]
+    return out[first + [c for c in out.columns if c not in first]]

@@ -1,0 +1,316 @@
+"""From the extracted data to one effect per trial × outcome × time point.
+
+Takes a :class:`analysis.data.DataPackage` and returns plain tables. Every row says how
+its numbers were obtained (column ``how``), and a trial whose numbers are not in the
+public record stays in the table as ``estimable = False`` with the reason, so every
+later step (forest plots, time course, thresholds) can show it instead of dropping it.
+
+Conventions, stated once:
+
+* The comparison is the arm with role ``treatment`` (dexamethasone) against the arm
+  with role ``control`` (placebo). Other arms (e.g. acetic acid) are not compared here.
+* ``MD`` is treatment minus control on the outcome's own scale, as stored.
+* ``SMD`` is Hedges' g (metafor's ``escalc(measure="SMD")``, variance ``vtype`` as
+  chosen), **oriented so that a positive value favours dexamethasone**: g is multiplied
+  by −1 for outcomes stored with ``higher_is_worse``. Trials on different scales and
+  directions can then be pooled.
+* Group sizes: n at the outcome row where the record gives it; otherwise the arm's n
+  analysed; otherwise the arm's n randomised. The choice is written into ``how``.
+* A missing SD is recovered, in this order, from the arm's SE, from the arm's 95% CI,
+  or from the reported two-sided p-value of the between-group difference (Cochrane
+  Handbook 6.5.2.3: SE of the MD from p, then pooled SD = SE / sqrt(1/n1 + 1/n2)).
+  A p-value reported only as a bound (p < 0.05) gives no SD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis import effect_sizes as es
+
+STATUS_ORDER = ("reported", "secondary", "inferred", "missing")
+
+#: Reason shown for a trial with no usable number.
+NO_PUBLIC_NUMBERS = "Not estimable \u2014 no numbers in the public record"
+
+EFFECT_COLUMNS = [
+    "study_id", "study", "year", "scope", "outcome_id", "outcome", "review_role",
+    "direction", "kind", "timepoint_id", "timepoint", "window", "weeks",
+    "weeks_approximate", "measure", "vtype", "mean_t", "sd_t", "n_t", "mean_c", "sd_c",
+    "n_c", "yi", "vi", "se", "ci_lb", "ci_ub", "estimable", "sd_recovered", "how",
+    "reason",
+]
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    value: float
+    how: str
+
+
+def _finite(x) -> bool:
+    return x is not None and not (isinstance(x, float) and np.isnan(x)) and pd.notna(x)
+
+
+def _status_phrase(row: pd.Series, field: str) -> str:
+    status = row.get(f"{field}_status")
+    source = row.get(f"{field}_source")
+    parts = [str(status)] if _finite(status) else []
+    if _finite(source):
+        parts.append(str(source))
+    return ", ".join(parts)
+
+
+def _comparison_arms(arms: pd.DataFrame, study_id: str) -> tuple[pd.Series, pd.Series] | None:
+    rows = arms[arms["study_id"] == study_id]
+    treat = rows[rows["role"] == "treatment"]
+    ctrl = rows[rows["role"] == "control"]
+    if len(treat) != 1 or len(ctrl) != 1:
+        return None
+    return treat.iloc[0], ctrl.iloc[0]
+
+
+def resolve_group_size(outcome_row: pd.Series | None, arm_row: pd.Series) -> _Resolved | None:
+    """Group size at a time point: outcome n, else arm n analysed, else n randomised."""
+    if outcome_row is not None and _finite(outcome_row.get("n")):
+        return _Resolved(float(outcome_row["n"]),
+                         f"n at this time point ({_status_phrase(outcome_row, 'n')})")
+    for field, words in (("n_analysed", "n analysed"), ("n_randomised", "n randomised")):
+        if _finite(arm_row.get(field)):
+            return _Resolved(float(arm_row[field]),
+                             f"{words} of the arm ({_status_phrase(arm_row, field)})")
+    return None
+
+
+def _arm_sd(row: pd.Series, n: float) -> tuple[float, str] | None:
+    """The arm's SD as reported, or recovered from its SE or 95% CI."""
+    if _finite(row.get("sd")):
+        return float(row["sd"]), f"SD {_status_phrase(row, 'sd')}"
+    if _finite(row.get("se")):
+        d = es.sd_from_se(float(row["se"]), n)
+        return float(d.value), d.how
+    if _finite(row.get("ci_lower")) and _finite(row.get("ci_upper")):
+        se = es.se_from_ci(float(row["ci_lower"]), float(row["ci_upper"]), level=0.95,
+                           dist="t", n=n)
+        sd = es.sd_from_se(float(se.value), n)
+        return float(sd.value), f"{se.how}; {sd.how}"
+    return None
+
+
+def _p_value_row(between: pd.DataFrame, study_id, outcome_id, timepoint_id, t_arm, c_arm):
+    rows = between[
+        (between["study_id"] == study_id)
+        & (between["outcome_id"] == outcome_id)
+        & (between["timepoint_id"] == timepoint_id)
+        & (between["treatment_arm"] == t_arm)
+        & (between["control_arm"] == c_arm)
+    ]
+    return rows.iloc[0] if len(rows) else None
+
+
+def continuous_effects(pkg, *, smd_vtype: str = "LS", p_dist: str = "t") -> pd.DataFrame:
+    """MD and SMD rows for every continuous outcome × time point of every trial.
+
+    Returns one row per trial × outcome × time point × measure (``MD`` and ``SMD``),
+    columns :data:`EFFECT_COLUMNS`. ``p_dist`` chooses the distribution used to turn a
+    p-value into a standard error (``"t"`` with n1 + n2 − 2 df, or ``"normal"``).
+    """
+    defs = pkg.outcome_definitions
+    cont = defs[defs["kind"].isin(["change_from_baseline", "final_value"])]
+    records: list[dict] = []
+    for _, d in cont.iterrows():
+        pair = _comparison_arms(pkg.arms, d["study_id"])
+        if pair is None:
+            continue
+        t_arm, c_arm = pair
+        study = pkg.studies.set_index("study_id").loc[d["study_id"]]
+        tps = pkg.timepoints[pkg.timepoints["study_id"] == d["study_id"]]
+        obs = pkg.outcomes[(pkg.outcomes["study_id"] == d["study_id"])
+                           & (pkg.outcomes["outcome_id"] == d["outcome_id"])]
+        for _, tp in tps.iterrows():
+            at_tp = obs[obs["timepoint_id"] == tp["timepoint_id"]]
+            if at_tp.empty:
+                continue
+            t_row = at_tp[at_tp["arm_id"] == t_arm["arm_id"]]
+            c_row = at_tp[at_tp["arm_id"] == c_arm["arm_id"]]
+            t_row = t_row.iloc[0] if len(t_row) else None
+            c_row = c_row.iloc[0] if len(c_row) else None
+            base = {
+                "study_id": d["study_id"], "study": study["label"], "year": study["year"],
+                "scope": study["scope"], "outcome_id": d["outcome_id"], "outcome": d["name"],
+                "review_role": d["review_role"], "direction": d["direction"],
+                "kind": d["kind"], "timepoint_id": tp["timepoint_id"],
+                "timepoint": tp["as_reported"], "window": tp["window"],
+                "weeks": float(tp["weeks_from_start"]),
+                "weeks_approximate": bool(tp["weeks_approximate"]),
+            }
+            bg = _p_value_row(pkg.between_group, d["study_id"], d["outcome_id"],
+                              tp["timepoint_id"], t_arm["arm_id"], c_arm["arm_id"])
+            for measure in ("MD", "SMD"):
+                rec = dict(base, measure=measure,
+                           vtype=smd_vtype if measure == "SMD" else "LS")
+                rec.update(_one_effect(measure, t_row, c_row, t_arm, c_arm, bg, d,
+                                       smd_vtype, p_dist))
+                records.append(rec)
+    out = pd.DataFrame.from_records(records, columns=EFFECT_COLUMNS)
+    return out
+
+
+def _not_estimable(reason: str, **known) -> dict:
+    return dict({"estimable": False, "reason": reason, "how": "", "sd_recovered": False,
+                 "yi": np.nan, "vi": np.nan, "se": np.nan, "ci_lb": np.nan,
+                 "ci_ub": np.nan}, **known)
+
+
+def _exact_p(bg: pd.Series | None) -> bool:
+    """True when a between-group p-value is given exactly (not only as a bound)."""
+    if bg is None or not _finite(bg.get("p_value")):
+        return False
+    relation = bg.get("p_relation")
+    return not _finite(relation) or relation == "="
+
+
+def _one_effect(measure, t_row, c_row, t_arm, c_arm, bg, definition, smd_vtype, p_dist):
+    if t_row is None or c_row is None:
+        return _not_estimable("Not estimable \u2014 one arm has no row at this time point")
+    n_t = resolve_group_size(t_row, t_arm)
+    n_c = resolve_group_size(c_row, c_arm)
+    known = {"n_t": n_t.value if n_t else np.nan, "n_c": n_c.value if n_c else np.nan,
+             "mean_t": t_row.get("mean"), "mean_c": c_row.get("mean"),
+             "sd_t": np.nan, "sd_c": np.nan}
+    known = {k: (float(v) if _finite(v) else np.nan) for k, v in known.items()}
+    if not (_finite(t_row.get("mean")) and _finite(c_row.get("mean"))):
+        all_missing = all(
+            not _finite(r.get(f)) for r in (t_row, c_row) for f in ("mean", "sd", "se", "n")
+        )
+        reason = NO_PUBLIC_NUMBERS if all_missing else "Not estimable \u2014 a mean is missing"
+        return _not_estimable(reason, **known)
+    if n_t is None or n_c is None:
+        return _not_estimable("Not estimable \u2014 group sizes not in the public record",
+                              **known)
+    m1, m2 = float(t_row["mean"]), float(c_row["mean"])
+    n1, n2 = n_t.value, n_c.value
+    how = [f"means {_status_phrase(t_row, 'mean')}",
+           f"n = {n1:g}/{n2:g}: {n_t.how}" + ("" if n_t.how == n_c.how else f"; {n_c.how}")]
+    sd1 = _arm_sd(t_row, n1)
+    sd2 = _arm_sd(c_row, n2)
+    sd_recovered = False
+    if sd1 is not None and sd2 is not None:
+        s1, s2 = sd1[0], sd2[0]
+        how.append(sd1[1] if sd1[1] == sd2[1] else f"{sd1[1]} / {sd2[1]}")
+        if measure == "MD":
+            eff = es.mean_difference(m1, s1, n1, m2, s2, n2, vtype="LS")
+        else:
+            eff = es.hedges_g(m1, s1, n1, m2, s2, n2, vtype=smd_vtype)
+        known.update(sd_t=s1, sd_c=s2)
+        yi, vi = float(np.ravel(eff.yi)[0]), float(np.ravel(eff.vi)[0])
+        how.append(eff.description)
+    elif _exact_p(bg):
+        p = float(bg["p_value"])
+        md = m1 - m2
+        se_d = es.se_of_difference_from_p(md, p, n1, n2, dist=p_dist)
+        sd_p = es.pooled_sd_from_se_of_difference(float(se_d.value), n1, n2)
+        sd_recovered = True
+        how.append(f"SD not reported; p = {p:g} ({_status_phrase(bg, 'p_value')}); "
+                   f"{se_d.how}; {sd_p.how}")
+        s = float(sd_p.value)
+        known.update(sd_t=s, sd_c=s)
+        if measure == "MD":
+            yi, vi = md, float(se_d.value) ** 2
+            how.append("MD with SE recovered from the p-value")
+        else:
+            eff = es.hedges_g(m1, s, n1, m2, s, n2, vtype=smd_vtype)
+            yi = float(np.ravel(eff.yi)[0])
+            vi = float(np.ravel(eff.vi)[0])
+            how.append(eff.description + ", with the recovered pooled SD in both arms")
+    else:
+        reason = "Not estimable \u2014 SD missing and no exact p-value to recover it"
+        return _not_estimable(reason, **known)
+    if measure == "SMD" and definition["direction"] == "higher_is_worse":
+        yi = -yi
+        how.append("sign reversed so that positive favours dexamethasone (higher is worse)")
+    se = float(np.sqrt(vi))
+    z = 1.959963984540054
+    return dict(known, estimable=True, reason="", sd_recovered=sd_recovered, yi=yi, vi=vi,
+                se=se, ci_lb=yi - z * se, ci_ub=yi + z * se, how="; ".join(how))
+
+
+def reported_between_group(pkg) -> pd.DataFrame:
+    """Between-group estimates printed by a trial or a secondary source, as stored.
+
+    These are shown beside the effects computed from arm data (for example the
+    Cochrane review's WMD for Gudeman 1997 next to the MD from the abstract's means),
+    never pooled with them.
+    """
+    bg = pkg.between_group
+    rows = bg[bg["estimate"].notna()].copy()
+    studies = pkg.studies.set_index("study_id")["label"]
+    rows.insert(1, "study", rows["study_id"].map(studies))
+    return rows.reset_index(drop=True)
+
+
+def binary_effects(pkg, *, measure: str = "RR") -> pd.DataFrame:
+    """Risk ratio (or OR, RD) for outcomes reported as percentages of each arm.
+
+    Event counts are not data here: they are derived as percentage × n, rounded
+    (:func:`analysis.effect_sizes.events_from_percent`), and the ``how`` column says so.
+    RR and OR are on the log scale (``yi``) with the back-transformed estimate and 95% CI
+    beside them; the trial's own p-value, where reported, is shown for comparison.
+    """
+    functions = {"RR": es.risk_ratio, "OR": es.odds_ratio, "RD": es.risk_difference}
+    if measure not in functions:
+        raise ValueError(f"measure must be one of {sorted(functions)}, got {measure!r}")
+    defs = pkg.outcome_definitions[pkg.outcome_definitions["kind"] == "proportion"]
+    labels = pkg.studies.set_index("study_id")["label"]
+    records = []
+    for _, d in defs.iterrows():
+        pair = _comparison_arms(pkg.arms, d["study_id"])
+        if pair is None:
+            continue
+        t_arm, c_arm = pair
+        obs = pkg.outcomes[(pkg.outcomes["study_id"] == d["study_id"])
+                           & (pkg.outcomes["outcome_id"] == d["outcome_id"])]
+        tps = pkg.timepoints[pkg.timepoints["study_id"] == d["study_id"]]
+        for _, tp in tps.iterrows():
+            t_row = obs[(obs["timepoint_id"] == tp["timepoint_id"]) & (obs["arm_id"] == t_arm["arm_id"])]
+            c_row = obs[(obs["timepoint_id"] == tp["timepoint_id"]) & (obs["arm_id"] == c_arm["arm_id"])]
+            if t_row.empty or c_row.empty:
+                continue
+            t_row, c_row = t_row.iloc[0], c_row.iloc[0]
+            rec = {"study": labels[d["study_id"]], "outcome": d["name"],
+                   "timepoint": tp["as_reported"], "window": tp["window"], "measure": measure}
+            n_t, n_c = resolve_group_size(t_row, t_arm), resolve_group_size(c_row, c_arm)
+            events = []
+            for row, n in ((t_row, n_t), (c_row, n_c)):
+                if _finite(row.get("events")) and n is not None:
+                    events.append((float(row["events"]), f"events {_status_phrase(row, 'events')}"))
+                elif _finite(row.get("percent")) and n is not None:
+                    derived = es.events_from_percent(float(row["percent"]), n.value)
+                    events.append((float(derived.value), derived.how))
+                else:
+                    events.append(None)
+            bg = _p_value_row(pkg.between_group, d["study_id"], d["outcome_id"],
+                              tp["timepoint_id"], t_arm["arm_id"], c_arm["arm_id"])
+            rec["reported_p"] = float(bg["p_value"]) if bg is not None and _finite(bg.get("p_value")) else np.nan
+            if None in events:
+                rec.update(estimable=False, how="", reason=NO_PUBLIC_NUMBERS)
+                records.append(rec)
+                continue
+            (a, how_a), (c, how_c) = events
+            eff = functions[measure](a, n_t.value, c, n_c.value)
+            yi, vi = float(np.ravel(eff.yi)[0]), float(np.ravel(eff.vi)[0])
+            se = np.sqrt(vi)
+            z = 1.959963984540054
+            back = np.exp if measure in {"RR", "OR"} else (lambda x: x)
+            rec.update(percent_t=t_row.get("percent"), n_t=n_t.value, events_t=a,
+                       percent_c=c_row.get("percent"), n_c=n_c.value, events_c=c,
+                       yi=yi, vi=vi, estimate=back(yi), ci_lb=back(yi - z * se),
+                       ci_ub=back(yi + z * se), pval=2 * stats.norm.sf(abs(yi) / se),
+                       estimable=True, reason="",
+                       how=f"{how_a}; {how_c}; n: {n_t.how}; {eff.description}")
+            records.append(rec)
+    return pd.DataFrame.from_records(records)

@@ -1,0 +1,100 @@
+"""``python -m analysis reproduce``: data → figures → executed notebooks, one command.
+
+Steps, each with a progress line: validate the data package; compute effect sizes and
+pool; write every figure (PNG, SVG and the CSV of its numbers) into ``figures/``;
+execute every notebook headless with nbclient into ``build/notebooks/`` (also as HTML).
+Any failure stops the run with a non-zero exit and the failing step named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from analysis.paths import BUILD_DIR, DATA_DIR, FIGURES_DIR, NOTEBOOKS_DIR
+
+
+def _step(number: int, total: int, text: str) -> float:
+    print(f"[{number}/{total}] {text} ...", flush=True)
+    return time.perf_counter()
+
+
+def execute_notebooks(notebooks: list[Path], out_dir: Path, *, timeout: int = 600) -> list[Path]:
+    """Execute each notebook in its own folder and write the executed copy and HTML.
+
+    Raises ``RuntimeError`` naming the notebook and cell when a cell fails.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from nbconvert import HTMLExporter
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    exporter = HTMLExporter()
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            raise RuntimeError(f"notebook {path.name} failed:\n{exc}") from None
+        target = out_dir / path.name
+        nbformat.write(nb, target)
+        html, _ = exporter.from_notebook_node(nb)
+        html_path = target.with_suffix(".html")
+        html_path.write_text(html, encoding="utf-8")
+        written += [target, html_path]
+        print(f"      executed {path.name}", flush=True)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis reproduce",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA_DIR, help="data package folder")
+    parser.add_argument("--figures", type=Path, default=FIGURES_DIR, help="output folder")
+    parser.add_argument("--skip-notebooks", action="store_true",
+                        help="write the figures only")
+    args = parser.parse_args(argv)
+
+    from analysis.data import DataValidationError, load_package
+    from analysis.figures import write_figures
+
+    total = 3 if args.skip_notebooks else 4
+    start = time.perf_counter()
+    t = _step(1, total, f"validating {args.data}")
+    try:
+        pkg = load_package(args.data)
+    except DataValidationError as exc:
+        print(exc, file=sys.stderr)
+        print("reproduce: stopped, the data package is invalid", file=sys.stderr)
+        return 1
+    print(f"      ok ({time.perf_counter() - t:.1f} s)")
+
+    t = _step(2, total, "computing effect sizes, pooling, drawing figures")
+    written = write_figures(pkg, args.figures)
+    print(f"      {len(written)} files ({time.perf_counter() - t:.1f} s)")
+
+    t = _step(3, total, f"figures written to {args.figures}")
+    for path in written:
+        print(f"      {path}")
+
+    if not args.skip_notebooks:
+        t = _step(4, total, "executing notebooks")
+        notebooks = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+        try:
+            nb_written = execute_notebooks(notebooks, BUILD_DIR / "notebooks")
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
+            print("reproduce: stopped, a notebook failed", file=sys.stderr)
+            return 1
+        written += nb_written
+        print(f"      {len(notebooks)} notebooks -> {BUILD_DIR / 'notebooks'} "
+              f"({time.perf_counter() - t:.1f} s)")
+    print(f"reproduce: done, {len(written)} files written in "
+          f"{time.perf_counter() - start:.1f} s")
+    return 0

@@ -213,41 +213,103 @@ class _Table:
         return {f["name"]: f for f in self.schema.get("fields", [])}
 
 
-def _find_stray_quote(line: str) -> tuple[int, int] | None:
-    """Return (character position, field index) of the first misplaced quote, or None.
+def _scan_quotes(text: str) -> list[tuple[int, int, int, str]]:
+    """Misplaced quotes and multi-line cells, as (line, field index, character, kind).
 
     A double quote may only open a cell (as its first character), close it (followed by
-    a comma or the end of the line), or be doubled inside a quoted cell.
+    a comma or the end of the line), or be doubled inside a quoted cell. ``kind`` is
+    ``"stray"`` for any other quote and ``"line-break"`` for a quoted cell that runs
+    past the end of its line (a line break in a cell, or an unclosed quote).
     """
-    i, n, field = 0, len(line), 0
-    while True:
-        if i < n and line[i] == '"':
-            start = i
+    found: list[tuple[int, int, int, str]] = []
+    i, n = 0, len(text)
+    line, field, col, at_start = 1, 0, 0, True
+    while i < n:
+        c = text[i]
+        if at_start and c == '"':
+            start_line, start_col, broke = line, col, False
             i += 1
+            col += 1
             while True:
-                j = line.find('"', i)
-                if j < 0:
-                    return start, field  # quote never closed on this line
-                if j + 1 < n and line[j + 1] == '"':
-                    i = j + 2
+                if i >= n:
+                    if not broke:
+                        found.append((start_line, field, start_col, "line-break"))
+                    return found
+                c = text[i]
+                if c == '"':
+                    if i + 1 < n and text[i + 1] == '"':
+                        i += 2
+                        col += 2
+                        continue
+                    i += 1
+                    col += 1
+                    break
+                if c in "\r\n":
+                    if not broke:
+                        found.append((start_line, field, start_col, "line-break"))
+                        broke = True
+                    if c == "\r" and i + 1 < n and text[i + 1] == "\n":
+                        i += 1
+                    i += 1
+                    line, col = line + 1, 0
                     continue
-                i = j + 1
-                break
-            if i == n:
-                return None
-            if line[i] != ",":
-                return i, field
-            i += 1
+                i += 1
+                col += 1
+            if i < n and text[i] not in ",\r\n":
+                found.append((line, field, col, "stray"))
+                while i < n and text[i] not in ",\r\n":
+                    i += 1
+                    col += 1
+            at_start = False
+            continue
+        if c == ",":
+            field += 1
+            at_start = True
+        elif c in "\r\n":
+            if c == "\r" and i + 1 < n and text[i + 1] == "\n":
+                i += 1
+            line, col, field, at_start = line + 1, -1, 0, True
         else:
-            j = line.find(",", i)
-            cell = line[i:] if j < 0 else line[i:j]
-            k = cell.find('"')
-            if k >= 0:
-                return i + k, field
-            if j < 0:
-                return None
-            i = j + 1
-        field += 1
+            if c == '"':
+                found.append((line, field, col, "stray"))
+            at_start = False
+        i += 1
+        col += 1
+    return found
+
+
+def _find_stray_quote(line: str) -> tuple[int, int] | None:
+    """(character position, field index) of the first misplaced quote on one line, or None."""
+    for _, field, pos, _kind in _scan_quotes(line):
+        return pos, field
+    return None
+
+def _parse_header(line: str) -> list[str] | None:
+    """The header cells of the first line, or None if the line is not valid CSV."""
+    if _find_stray_quote(line) is not None:
+        return None
+    try:
+        return next(csv.reader([line], strict=True))
+    except (csv.Error, StopIteration):
+        return None
+
+
+def _header_message(header: list[str] | None, expected: list[str]) -> str:
+    if header is None:
+        return "the header row is not valid comma-separated text (misplaced quotes)"
+    if len(header) == 1 and any(d in header[0] for d in ";\t|"):
+        return (f"the header is a single column {header[0][:60]!r}: wrong delimiter? "
+                f"the file must be comma-separated")
+    missing = [c for c in expected if c not in header]
+    extra = [c for c in header if c not in expected]
+    parts = []
+    if missing:
+        parts.append(f"missing columns {missing}")
+    if extra:
+        parts.append(f"unexpected columns {extra}")
+    if not parts:
+        parts.append("columns out of order")
+    return "header does not match the schema in datapackage.json: " + "; ".join(parts)
 
 
 def _read_csv(data_dir: Path, resource: dict, problems: list[Problem]) -> _Table:
@@ -279,17 +341,29 @@ def _read_csv(data_dir: Path, resource: dict, problems: list[Problem]) -> _Table
         problems.append(Problem(file, None, None, "empty-file", "the file is empty (no header row)"))
         return table
 
-    n_before = len(problems)
     physical = text.splitlines()
-    for number, line in enumerate(physical, start=1):
-        hit = _find_stray_quote(line)
-        if hit is not None:
-            pos, field_index = hit
-            column = expected[field_index] if field_index < len(expected) else None
+    header = _parse_header(physical[0])
+    if header != expected:
+        problems.append(Problem(file, 1, None, "header", _header_message(header, expected)))
+        return table
+
+    n_before = len(problems)
+    seen: set[tuple[int, str]] = set()
+    for number, field_index, pos, kind in _scan_quotes(text):
+        if number == 1 or (number, kind) in seen:
+            continue
+        seen.add((number, kind))
+        column = expected[field_index] if field_index < len(expected) else None
+        if kind == "stray":
             problems.append(Problem(
                 file, number, column, "stray-quote",
                 f"misplaced double quote at character {pos + 1}: quotes may only enclose a whole "
                 f"cell (write a quote inside a quoted cell as \"\")"))
+        else:
+            problems.append(Problem(
+                file, number, column, "line-break-in-cell",
+                "a quoted cell runs past the end of the line: a line break in the cell, or an "
+                "unclosed quote? (cells may not span lines)"))
     if len(problems) > n_before:
         return table
 
@@ -303,25 +377,6 @@ def _read_csv(data_dir: Path, resource: dict, problems: list[Problem]) -> _Table
         problems.append(Problem(file, reader.line_num, None, "csv-syntax", f"CSV syntax error: {exc}"))
         return table
 
-    header_line, header = records[0]
-    if header != expected:
-        if len(header) == 1 and any(d in header[0] for d in ";\t|"):
-            msg = (f"the header is a single column {header[0][:60]!r}: wrong delimiter? "
-                   f"the file must be comma-separated")
-        else:
-            missing = [c for c in expected if c not in header]
-            extra = [c for c in header if c not in expected]
-            parts = []
-            if missing:
-                parts.append(f"missing columns {missing}")
-            if extra:
-                parts.append(f"unexpected columns {extra}")
-            if not parts:
-                parts.append("columns out of order")
-            msg = "header does not match the schema in datapackage.json: " + "; ".join(parts)
-        problems.append(Problem(file, header_line, None, "header", msg))
-        return table
-
     for line_num, record in records[1:]:
         if not record:
             problems.append(Problem(file, line_num, None, "blank-row", "empty line between rows"))
@@ -332,10 +387,7 @@ def _read_csv(data_dir: Path, resource: dict, problems: list[Problem]) -> _Table
                 f"{len(record)} cells but the header has {len(header)} (a missing or extra comma?)"))
             continue
         for column, cell in zip(header, record):
-            if "\n" in cell or "\r" in cell:
-                problems.append(Problem(file, line_num, column, "line-break-in-cell",
-                                        "the cell contains a line break"))
-            elif cell != cell.strip():
+            if cell != cell.strip():
                 problems.append(Problem(file, line_num, column, "whitespace",
                                         f"leading or trailing space in {cell!r}"))
         table.rows.append(dict(zip(header, record)))

@@ -53,7 +53,7 @@ def value_ledger(pkg) -> pd.DataFrame:
 def status_counts(ledger: pd.DataFrame, table: str = "outcomes") -> pd.DataFrame:
     """Counts of values by trial and status in one table (default: the outcome values)."""
     sub = ledger[ledger["table"] == table]
-    counts = pd.crosstab(sub["study_id"], pd.Categorical(sub["status"], categories=STATUSES))
-    counts.columns = list(STATUSES)
+    counts = pd.crosstab(sub["study_id"], sub["status"]).reindex(columns=list(STATUSES),
+                                                                  fill_value=0)
     counts.columns.name = None
     return counts

@@ -1,0 +1,72 @@
+"""The repository's own promises: dependencies agree, notebooks are committed clean,
+the README's commands are the ones CI and the Makefile run."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~ \[]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pyproject_requirements() -> dict[str, str]:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    reqs = meta["dependencies"] + meta["optional-dependencies"]["test"]
+    return {_name(r): r.replace(" ", "") for r in reqs}
+
+
+def _environment_requirements() -> dict[str, str]:
+    deps: dict[str, str] = {}
+    for line in (ROOT / "environment.yml").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^  - ([A-Za-z0-9_.\-]+[^:\s]*)\s*$", line)
+        if m and not m.group(1).startswith(("python", "pip")):
+            deps[_name(m.group(1))] = m.group(1).replace(" ", "")
+    return deps
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    assert _environment_requirements() == _pyproject_requirements()
+
+
+def test_lock_file_pins_every_declared_dependency():
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"requirements.lock: '{line}' is not pinned with =="
+            pins[name.lower().replace("_", "-")] = version
+    missing = set(_pyproject_requirements()) - set(pins)
+    assert not missing, f"requirements.lock lacks {sorted(missing)}"
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+             and (c.get("outputs") or c.get("execution_count") is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs; clear them before committing"
+
+
+def test_notebooks_exist_and_are_numbered_in_reading_order():
+    names = [p.name for p in NOTEBOOKS]
+    assert len(names) >= 4
+    assert all(re.match(r"^\d\d_[a-z0-9_]+\.ipynb$", n) for n in names), names
+
+
+def test_readme_commands_are_what_ci_and_make_run():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make reproduce" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^reproduce:", makefile, re.M) and re.search(r"^test:", makefile, re.M)

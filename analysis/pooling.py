@@ -287,12 +287,16 @@ def _validate(yi, vi, groups, method, level, i2_method, pi_method, control):
         codes = np.zeros(y.size, dtype=np.intp)
         labels = np.array(["all"], dtype=object)
     else:
-        g = np.asarray(groups, dtype=object) if not isinstance(groups, (pd.Series, pd.Index)) else groups
+        g = groups
+        if not isinstance(groups, (pd.Series, pd.Index)):
+            g = np.asarray(groups)
+            if g.dtype.kind not in "iub":  # keep labels as given (no str coercion)
+                g = np.asarray(groups, dtype=object)
         if np.ndim(g) != 1:
             raise ValueError("groups must be one-dimensional")
         if len(g) != y.size:
             raise ValueError(f"groups has {len(g)} labels but yi has {y.size} rows")
-        codes, labels = pd.factorize(g, sort=False, use_na_sentinel=True)
+        codes, labels = _group_codes(g)
         bad = np.flatnonzero(codes < 0)
         if bad.size:
             raise ValueError(f"groups is missing at row index(es) {_row_list(bad)}")
@@ -301,15 +305,37 @@ def _validate(yi, vi, groups, method, level, i2_method, pi_method, control):
     return y, v, codes, labels, method.upper(), float(level), con
 
 
+def _group_codes(g):
+    """Codes 0..m-1 in order of first appearance (-1 for missing) and the labels.
+
+    Numeric labels in contiguous runs (the usual layout) are coded from the run
+    boundaries; anything else goes through pandas.factorize.
+    """
+    arr = np.asarray(g)
+    if arr.dtype.kind in "iub" and arr.size:
+        change = np.flatnonzero(arr[1:] != arr[:-1]) + 1
+        run_labels = arr[np.concatenate(([0], change))]
+        if pd.unique(run_labels).size == run_labels.size:
+            codes = np.zeros(arr.size, dtype=np.intp)
+            codes[change] = 1
+            np.cumsum(codes, out=codes)
+            return codes, run_labels
+    codes, labels = pd.factorize(g, sort=False, use_na_sentinel=True)
+    return codes, labels
+
+
 def _pack(y: np.ndarray, v: np.ndarray, codes: np.ndarray, m: int):
     """Pack rows into (kmax, m) arrays; returns Y, V, M (0/1 float mask), k, slots."""
     counts = np.bincount(codes, minlength=m)
-    order = np.argsort(codes, kind="stable")
     starts = np.zeros(m, dtype=np.intp)
     np.cumsum(counts[:-1], out=starts[1:])
     pos_sorted = np.arange(y.size, dtype=np.intp) - np.repeat(starts, counts)
-    pos = np.empty(y.size, dtype=np.intp)
-    pos[order] = pos_sorted
+    if (codes[1:] >= codes[:-1]).all():  # rows already grouped: no sort needed
+        pos = pos_sorted
+    else:
+        order = np.argsort(codes, kind="stable")
+        pos = np.empty(y.size, dtype=np.intp)
+        pos[order] = pos_sorted
     kmax = int(counts.max())
     Y = np.zeros((kmax, m))
     V = np.ones((kmax, m))
@@ -615,20 +641,31 @@ def _tau2_fisher(Y, V, M, k, con, reml):
     tau2 = np.maximum(0.0, _tau2_he_raw(Y, V, M, k)[0])
     conv = np.zeros(k.size, dtype=bool)
     act = np.arange(k.size)
-    Ya, Va, Ma = Y, V, M
+    # padded cells get v = inf, hence weight 0, so the hot loop needs no mask
+    Vinf = np.where(M > 0, V, np.inf)
+    Ya, Va = Y, Vinf
     it = 0
     while act.size:
         it += 1
         old = tau2[act]
-        W, sw, mu, _ = _weighted_mean_q(Ya, Va, Ma, old)
-        W2 = W * W
+        W = 1.0 / (Va + old)
+        sw = W.sum(axis=0)
+        mu = (W * Ya).sum(axis=0) / sw
         R = Ya - mu
-        yppy = (W2 * R * R).sum(axis=0)
+        W2 = W * W
+        sw2 = W2.sum(axis=0)
+        W2 *= R
+        W2 *= R
+        yppy = W2.sum(axis=0)  # Y'PPY = sum w_i^2 (y_i - mu)^2
         if reml:
-            adj = (yppy - _trace_p(W, sw)) / _trace_pp(W, sw)
+            # tr P = W - sum w^2 / W;  tr PP = sum w^2 - 2 sum w^3 / W + (sum w^2 / W)^2
+            W *= W * W
+            sw3 = W.sum(axis=0)
+            r2 = sw2 / sw
+            adj = (yppy - (sw - r2)) / (sw2 - 2.0 * sw3 / sw + r2 * r2)
         else:
-            adj = (yppy - sw) / W2.sum(axis=0)
-        adj = np.where(np.isnan(adj), 0.0, adj)
+            adj = (yppy - sw) / sw2
+        adj[np.isnan(adj)] = 0.0
         adj = _halve_until_nonnegative(old, adj)
         new = old + adj
         tau2[act] = new
@@ -638,7 +675,7 @@ def _tau2_fisher(Y, V, M, k, con, reml):
         if done.any():
             conv[act[done]] = True
             act = act[~done]
-            Ya, Va, Ma = Y[:, act], V[:, act], M[:, act]
+            Ya, Va = Y[:, act], Vinf[:, act]
     notes: dict[int, str] = {}
     # metafor's check that the estimate beats tau2 = 0 on the (restricted) likelihood
     chk = np.flatnonzero(conv & (tau2 > con["threshold"]))
@@ -1000,6 +1037,7 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
             "tau2_se": tau2_se,
         },
         columns=list(SUMMARY_COLUMNS),
+        copy=False,
     )
     return BatchResult(summary=summary, weights=weights), per_row
 

@@ -133,7 +133,8 @@ def test_batch_equals_loop_of_single_pools(data, method, knha, tau2_ci):
             if isinstance(a, float) and math.isnan(a):
                 assert math.isnan(b), col
             elif isinstance(a, float):
-                assert a == pytest.approx(b, rel=1e-10, abs=1e-14), col
+                # same formulas; only the summation order of numpy reductions differs
+                assert a == pytest.approx(b, rel=1e-9, abs=1e-12), col
             else:
                 assert a == b, col
 

@@ -176,10 +176,10 @@ def _draw_effect_course(ax, effects, pooled, not_estimable, ylabel, xmax) -> Non
         err = np.vstack([rows["estimate"] - rows["ci_lb"], rows["ci_ub"] - rows["estimate"]])
         ax.errorbar(x, rows["estimate"], yerr=err, color=colour, ms=5, capsize=3,
                     elinewidth=1.2, **style)
-        approx = " \u2248 timing" if rows["weeks_approximate"].astype(bool).any() else ""
+        approx = "; timing \u2248" if rows["weeks_approximate"].astype(bool).any() else ""
         handles.append(Line2D([], [], color=colour, marker=style["fmt"], mfc=style["mfc"],
                               ls="--" if separated else "-",
-                              label=f"{study} ({rows['group'].iloc[0]}){approx}"))
+                              label=f"{study} ({rows['group'].iloc[0]}{approx})"))
     drawn = pooled[np.isfinite(pooled["estimate"].to_numpy(float))] if len(pooled) else pooled
     for _, r in drawn.iterrows():
         x = float(r["weeks"]) - 0.3

@@ -1,0 +1,72 @@
+"""The committed figures are what the data give today, and each is complete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+from PIL import Image
+
+from analysis.data import load_package
+from analysis.figures import all_figures, write_table
+from analysis.paths import DATA_DIR, FIGURES_DIR
+from analysis.plots import save_figure
+
+
+@pytest.fixture(scope="module")
+def specs():
+    built = all_figures(load_package(DATA_DIR))
+    yield built
+    for spec in built:
+        plt.close(spec.figure)
+
+
+def test_every_figure_is_committed_as_png_svg_and_csv(specs):
+    for spec in specs:
+        for suffix in (".png", ".svg", ".csv"):
+            path = FIGURES_DIR / f"{spec.name}{suffix}"
+            assert path.exists(), f"{path.name} is missing: run `make reproduce` and commit figures/"
+
+
+def test_committed_figure_numbers_match_a_fresh_run(specs, tmp_path):
+    for spec in specs:
+        fresh = write_table(spec.table, tmp_path / f"{spec.name}.csv").read_text(encoding="utf-8")
+        committed = (FIGURES_DIR / f"{spec.name}.csv").read_text(encoding="utf-8")
+        assert fresh == committed, (
+            f"figures/{spec.name}.csv is stale: the data or the analysis changed; "
+            "run `make reproduce` and commit figures/")
+
+
+def test_pngs_are_300_dpi_and_svgs_carry_no_date(specs):
+    for spec in specs:
+        with Image.open(FIGURES_DIR / f"{spec.name}.png") as im:
+            dpi = im.info.get("dpi")
+        assert dpi is not None and round(dpi[0]) == 300, f"{spec.name}.png: dpi {dpi}"
+        svg = (FIGURES_DIR / f"{spec.name}.svg").read_text(encoding="utf-8")
+        assert "<dc:date>" not in svg
+
+
+def test_every_trial_with_outcomes_is_accounted_for_in_the_forest_plots(specs):
+    pkg = load_package(DATA_DIR)
+    with_outcomes = set(pkg.studies.set_index("study_id").loc[
+        pkg.outcomes["study_id"].unique(), "label"])
+    forest = [s for s in specs if s.name.startswith("forest_smd_")]
+    assert forest
+    for spec in forest:
+        shown = set(spec.table.loc[spec.table["row_type"] == "study", "study"])
+        assert with_outcomes <= shown, f"{spec.name} omits {with_outcomes - shown}"
+        not_est = spec.table[(spec.table["row_type"] == "study") & ~spec.table["estimable"].astype(bool)]
+        assert {"Neeter 2003", "Osborne & Allison 2006"} <= set(not_est["study"])
+        texts = " ".join(t.get_text() for t in spec.figure.findobj(plt.Text))
+        assert "not estimable" in texts.lower()
+        assert "Not shown" in texts  # trials without outcomes at these time points are named
+
+
+def test_saving_is_deterministic(specs, tmp_path):
+    spec = specs[-1]
+    first = save_figure(spec.figure, tmp_path / "a" / spec.name)
+    second = save_figure(spec.figure, tmp_path / "b" / spec.name)
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two saves"

@@ -52,6 +52,12 @@ datasets$fisher_nonconvergence <- list(
          0.015657803161411323, 0.13512358662990365),
   source = "simulated (normal, k = 5): REML Fisher scoring needs more than 100 iterations")
 
+# One far outlier with a median absolute deviation of 0: Paule-Mandel's search range
+# [0, max(100, 10 * mad(yi)^2)] = [0, 100] is too short and metafor stops.
+datasets$pm_range_too_short <- list(yi = c(0, 0.01, -0.01, 0.02, 1000),
+  vi = c(0.01, 0.01, 0.01, 0.01, 0.01),
+  source = "invented: the PM root lies beyond tau2.max")
+
 methods <- c("FE", "REML", "ML", "DL", "PM", "HE", "SJ", "SJIT")
 
 num <- function(x) if (is.null(x) || length(x) == 0) NA_real_ else as.numeric(x)[1]
@@ -132,7 +138,8 @@ run_one <- function(name, method, knha, level, extra = "") {
 }
 
 results <- list()
-for (name in setdiff(names(datasets), "fisher_nonconvergence")) {
+special <- c("fisher_nonconvergence", "pm_range_too_short")
+for (name in setdiff(names(datasets), special)) {
   for (method in methods) {
     for (knha in c(FALSE, TRUE)) {
       results[[length(results) + 1]] <- run_one(name, method, knha, 95)
@@ -150,6 +157,9 @@ for (method in c("REML", "ML")) {
   results[[length(results) + 1]] <- run_one("fisher_nonconvergence", method, FALSE, 95,
                                             ", control = list(maxiter = 1000)")
 }
+
+results[[length(results) + 1]] <- run_one("pm_range_too_short", "PM", FALSE, 95)
+results[[length(results) + 1]] <- run_one("pm_range_too_short", "REML", FALSE, 95)
 
 meta <- list(
   generated_by = "tests/reference/metafor_pooling.R",

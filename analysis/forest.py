@@ -52,8 +52,9 @@ __all__ = [
 #: (default "Not estimable"), ``marker`` and the arm columns are optional.
 ROW_COLUMNS = ("study", "estimate", "ci_lb", "ci_ub", "weight", "estimable")
 ARM_COLUMNS = ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c")
-#: Columns ``summaries`` must have. ``pi_lb``, ``pi_ub``, ``n_t``, ``n_c`` and
-#: ``stat_df`` (needed only where ``stat_name`` is "t") are optional.
+#: Columns ``summaries`` must have once any of its estimates is finite (a table of
+#: only not-estimable summaries needs the first five). ``pi_lb``, ``pi_ub``, ``n_t``,
+#: ``n_c`` and ``stat_df`` (needed only where ``stat_name`` is "t") are optional.
 SUMMARY_COLUMNS = (
     "subgroup", "label", "estimate", "ci_lb", "ci_ub", "weight",
     "k", "tau2", "q", "q_df", "q_pval", "i2", "stat_name", "stat", "pval", "method",
@@ -311,8 +312,14 @@ def _validate_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _validate_summaries(summaries, subgroups: list) -> pd.DataFrame:
-    _require_columns(summaries, SUMMARY_COLUMNS, "summaries")
+    _require_columns(summaries, SUMMARY_COLUMNS[:5], "summaries")
+    estimates = _numeric(summaries, "estimate", "summaries")
+    if np.isfinite(estimates).any():
+        _require_columns(summaries, SUMMARY_COLUMNS, "summaries")
     out = summaries.reset_index(drop=True).copy()
+    for col in SUMMARY_COLUMNS:
+        if col not in out.columns:
+            out[col] = np.nan
     numeric = ["estimate", "ci_lb", "ci_ub", "weight", "k", "tau2", "q", "q_df",
                "q_pval", "i2", "stat", "pval"]
     for col in ("pi_lb", "pi_ub", "n_t", "n_c", "stat_df"):
@@ -330,27 +337,28 @@ def _validate_summaries(summaries, subgroups: list) -> pd.DataFrame:
                 f"summaries row {i} names subgroup {groups[i]!r}, which no trial in "
                 f"rows belongs to (subgroups: {subgroups})"
             )
+        if not _finite(r["estimate"]):
+            continue    # "Not estimable": its other fields are not shown
         if r["stat_name"] not in ("Z", "t"):
             raise ValueError(
                 f"summaries column 'stat_name' must be 'Z' or 't'; row {i} has "
                 f"{r['stat_name']!r}"
             )
-        if _finite(r["estimate"]):
-            if not (_finite(r["ci_lb"]) and _finite(r["ci_ub"])
-                    and r["ci_lb"] <= r["estimate"] <= r["ci_ub"]):
-                raise ValueError(
-                    f"summaries row {i} ({r['label']!r}) needs finite "
-                    f"ci_lb <= estimate <= ci_ub"
-                )
-            if r["stat_name"] == "t" and _finite(r["stat"]) and not _finite(r["stat_df"]):
-                raise ValueError(
-                    f"summaries column 'stat_df' must be finite where stat_name is 't' "
-                    f"(row {i}, {r['label']!r})"
-                )
-            if _finite(r["pi_lb"]) != _finite(r["pi_ub"]):
-                raise ValueError(
-                    f"summaries row {i} ({r['label']!r}) has only one of pi_lb, pi_ub"
-                )
+        if not (_finite(r["ci_lb"]) and _finite(r["ci_ub"])
+                and r["ci_lb"] <= r["estimate"] <= r["ci_ub"]):
+            raise ValueError(
+                f"summaries row {i} ({r['label']!r}) needs finite "
+                f"ci_lb <= estimate <= ci_ub"
+            )
+        if r["stat_name"] == "t" and _finite(r["stat"]) and not _finite(r["stat_df"]):
+            raise ValueError(
+                f"summaries column 'stat_df' must be finite where stat_name is 't' "
+                f"(row {i}, {r['label']!r})"
+            )
+        if _finite(r["pi_lb"]) != _finite(r["pi_ub"]):
+            raise ValueError(
+                f"summaries row {i} ({r['label']!r}) has only one of pi_lb, pi_ub"
+            )
     return out, groups
 
 
@@ -753,8 +761,9 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
     y = MARGIN
     title_y = None
     if title:
+        title = measure.wrap(str(title), width - 2 * MARGIN, bold=True, size=TITLE_SIZE)
         title_y = y
-        y += (str(title).count("\n") + 1) * TITLE_SIZE * 1.35 / 72 + 0.08
+        y += (title.count("\n") + 1) * TITLE_SIZE * 1.35 / 72 + 0.08
     header_lines = max(2 if show_arms else 1, effect_label.count("\n") + 1)
     header_top = y
     y += header_lines * LINE

@@ -18,6 +18,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from analysis.forest import (  # noqa: E402
@@ -280,6 +282,20 @@ def test_number_of_diamonds_is_number_of_finite_summaries():
     assert "Test for overall effect: Not applicable" in shown
 
 
+def test_not_estimable_subgroup_summary_needs_only_its_label():
+    # a subgroup whose trials are all not estimable: only the first columns exist
+    rows = running_rows().iloc[1:3]
+    summ = pd.DataFrame([dict(subgroup="Running injuries", label="Subtotal (95% CI)",
+                              estimate=NAN, ci_lb=NAN, ci_ub=NAN, k=0)])
+    fig = forest_plot(rows, summ)
+    shown = strings(fig)
+    assert not by_gid(fig, "diamond") and not by_gid(fig, "square")
+    assert "Not estimable" in shown
+    assert "Heterogeneity: Not applicable" in shown
+    assert "Test for overall effect: Not applicable" in shown
+    assert_no_overlap(fig)
+
+
 def test_subtotal_footer_lines():
     fig = forest_plot(running_rows(), running_summaries())
     het = [t.get_text() for t in by_gid(fig, "heterogeneity")]
@@ -405,7 +421,10 @@ def test_no_two_texts_overlap_and_none_is_clipped(case):
         fig = forest_plot(stress_rows(), running_summaries(), arm_labels=None,
                           xlim=(-1, 1), subgroup_test=SUBGROUP_TEST)
     else:
-        fig = forest_plot(running_rows(), running_summaries(), title="Pain, end of treatment",
+        fig = forest_plot(running_rows(), running_summaries(),
+                          title="Dexamethasone vs placebo iontophoresis: primary outcome, end of "
+                                "treatment (SMD, positive favours dexamethasone), a title long "
+                                "enough to need a second line",
                           null_value=0.0, xlim=(-0.5, 3),
                           footnotes=["ᵃ " + "A long footnote that must wrap inside the "
                                      "figure instead of running off its edge. " * 4])
@@ -523,9 +542,6 @@ def test_rows_without_optional_columns():
 
 
 # ------------------------------------------------------------------ layout, randomised
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ&-", min_size=1,
                  max_size=14)

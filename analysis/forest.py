@@ -908,8 +908,10 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
                                       lw=0.5, zorder=4))
             dm.set_gid("diamond")
 
-    put(null_x - 0.08, favours_top, favours_left, ha="right", va="top", gid="favours_left")
-    put(null_x + 0.08, favours_top, favours_right, ha="left", va="top", gid="favours_right")
+    # one shared baseline, so labels with and without descenders line up
+    baseline = favours_top + FONT_SIZE * 0.95 / 72
+    put(null_x - 0.08, baseline, favours_left, ha="right", va="baseline", gid="favours_left")
+    put(null_x + 0.08, baseline, favours_right, ha="left", va="baseline", gid="favours_right")
     y = notes_top
     for n in notes_wrapped:
         put(MARGIN, y, n, va="top", size=FOOTNOTE_SIZE, gid="footnote")

@@ -605,8 +605,8 @@ def _tau2_pm(Y, V, M, k, con):
     too_low = ~(q0 < 0.0) & (qmax > 0.0)
     for i in np.flatnonzero(too_low):
         notes[int(i)] = (
-            f"PM: the generalised Q still exceeds k - 1 at tau2_max = {tmax[i]:.6g}; "
-            "no estimate (metafor stops with an error here)"
+            f"PM: the generalised Q still exceeds k - 1 at tau2_max = {tmax[i]:.6g}, "
+            "so there is no estimate (metafor stops with an error here)"
         )
     conv[too_low] = False
     tau2[too_low] = np.nan
@@ -686,7 +686,7 @@ def _tau2_fisher(Y, V, M, k, con, reml):
         stuck = ll0 - ll > con["tol"]
         for i in chk[stuck]:
             notes[int(i)] = (
-                "Fisher scoring may have stopped at a local maximum; tau2 set to 0, "
+                "Fisher scoring may have stopped at a local maximum, so tau2 is set to 0, "
                 "as metafor does"
             )
         tau2[chk[stuck]] = 0.0
@@ -769,8 +769,8 @@ def _tau2_qprofile_ci(Y, V, M, k, tau2, level, con):
     lb[all_cap] = tmax[all_cap]
     ub[all_cap] = tmax[all_cap]
     for i in np.flatnonzero(ub_cap | all_cap):
-        add(i, f"Q-profile CI for tau2: bound(s) at the search limit {tmax[i]:.6g}; "
-               "the true bound lies beyond it")
+        add(i, f"Q-profile CI for tau2: bound(s) at the search limit {tmax[i]:.6g} "
+               "(the true bound lies beyond it)")
     lb_zero = ~all_cap & ~(q_min >= crit_u)
     lb[lb_zero] = 0.0
     idx = np.flatnonzero(~all_cap & ~lb_zero)
@@ -879,7 +879,7 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
                 row_notes.setdefault(int(multi[i]), []).append(text)
         failed = ~converged
         if failed.any():
-            note_rows.append((failed, f"{method} estimator did not converge; no results"))
+            note_rows.append((failed, f"{method} estimator did not converge: no results"))
 
         # --- the pooled estimate
         Wt = M / (V + np.where(failed, 0.0, tau2))
@@ -900,7 +900,7 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
                 note_rows.append((zero_s2, "Hartung-Knapp: the weighted residual sum of "
                                   "squares is 0, so the SE is 0 (as metafor)"))
             if single.any():
-                note_rows.append((single, "k = 1: Hartung-Knapp needs k >= 2; a normal "
+                note_rows.append((single, "k = 1: Hartung-Knapp needs k >= 2, so a normal "
                                   "(z) interval is given, as metafor (test='z')"))
             two = k == 2
             if two.any():
@@ -942,7 +942,7 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
         i2 = np.where(single, np.nan, i2)
         h2 = np.where(single, np.nan, h2)
         if single.any():
-            note_rows.append((single, "k = 1: the estimate is the single study's; no "
+            note_rows.append((single, "k = 1: the estimate is the single study's, with no "
                               "heterogeneity statistics or prediction interval"))
 
         # --- prediction interval
@@ -958,7 +958,7 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
                 few = k == 2
                 if few.any():
                     note_rows.append((few, "higgins2009 prediction interval needs k >= 3 "
-                                      "(t with k - 2 df); none given"))
+                                      "(t with k - 2 df), so none is given"))
             half = pi_crit * np.sqrt(var_mu + tau2)
             pi_lb = np.where(pi_ok, mu - half, np.nan)
             pi_ub = np.where(pi_ok, mu + half, np.nan)
@@ -992,7 +992,7 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
         extreme = vratio >= 1e7
         if extreme.any():
             note_rows.append((extreme, "ratio of largest to smallest sampling variance "
-                              ">= 1e7; results may be unstable (metafor warns likewise)"))
+                              ">= 1e7, so results may be unstable (metafor warns likewise)"))
 
         # results that depend on a tau2 that was not obtained
         for arr in (mu, se, stat, pval, ci_lb, ci_ub, pi_lb, pi_ub, tau2, tau2_se):
@@ -1049,6 +1049,7 @@ def _warn_groups(labels, what: str) -> None:
 
 
 def _join_notes(m, note_rows, row_notes):
+    """Each row's notes joined with "; " (no note contains "; " itself)."""
     notes = np.full(m, "", dtype=object)
     per_row: dict[int, list[str]] = {}
     if not note_rows and not row_notes:

@@ -271,3 +271,22 @@ def test_groups_must_align_and_be_present():
         pool_batch([0.1, 0.2], [0.1, 0.1], ["a"])
     with pytest.raises(ValueError, match=r"groups is missing at row index\(es\) 1"):
         pool_batch([0.1, 0.2], [0.1, 0.1], ["a", None])
+
+
+def test_joined_notes_split_back_into_the_notes():
+    """Notes never contain "; ", so the summary's joined string splits unambiguously."""
+    import warnings
+
+    y = [0.1, 0.5, 0, 0.01, -0.01, 0.02, 1000, 0.3]
+    v = [0.02, 0.03, 0.01, 0.01, 0.01, 0.01, 0.01, 1e-9]
+    g = ["two", "two", "pm", "pm", "pm", "pm", "pm", "one"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for method in ("PM", "REML"):
+            for kw in ({"knha": True, "tau2_ci": False},
+                       {"pi_method": "higgins2009", "tau2_ci": True}):
+                s = pool_batch(y, v, g, method=method, **kw).summary
+                for label, text in zip(s["group"], s["notes"]):
+                    sel = [i for i, x in enumerate(g) if x == label]
+                    one = pool([y[i] for i in sel], [v[i] for i in sel], method=method, **kw)
+                    assert text.split("; ") == list(one.notes) if text else not one.notes

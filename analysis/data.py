@@ -400,7 +400,7 @@ def _read_csv(data_dir: Path, resource: dict, problems: list[Problem]) -> _Table
     return table
 
 
-def _read_descriptor(data_dir: Path) -> dict:
+def _descriptor_path(data_dir: Path) -> Path:
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data directory not found: {data_dir}")
     path = data_dir / DESCRIPTOR
@@ -783,7 +783,7 @@ _TABLE_CHECKS = {
 
 
 def _validate(data_dir: Path) -> tuple[list[Problem], dict[str, _Table]]:
-    descriptor_path = _read_descriptor(data_dir)
+    descriptor_path = _descriptor_path(data_dir)
     problems: list[Problem] = []
     descriptor = _load_descriptor(descriptor_path, problems)
     if descriptor is None:

@@ -94,6 +94,17 @@ finding). A meta-analysis whose estimator does not converge gets NaN for everyth
 depending on tau2, ``converged=False``, a note, and a :class:`ConvergenceWarning`
 naming its group.
 
+Known divergences from metafor (each asserted in tests/test_pooling_reference.py):
+
+* Common-effect models report tau2 = NaN (metafor: 0) and no prediction interval.
+* k = 1 reports Q, its p-value, I2 and H2 as NaN (metafor: 0, 1, 0, 1).
+* Where metafor stops with an error (Fisher scoring not converged within maxiter;
+  Paule-Mandel root beyond tau2_max) the meta-analysis gets NaN results,
+  ``converged=False``, a note and a :class:`ConvergenceWarning`, and the others in the
+  batch are unaffected.
+* A Q-profile bound whose root finding exhausts ``ci_maxiter`` keeps the last iterate,
+  as metafor does (it only warns), with a note and a ConvergenceWarning.
+
 Batch layout: groups are packed into padded arrays of shape (kmax, m) with a 0/1 mask
 (studies down the rows, meta-analyses across the columns), so every sum is a
 reduction over the first axis and all iterative estimators and root finders advance
@@ -213,8 +224,9 @@ class BatchResult:
     """Many pooled meta-analyses.
 
     ``summary`` has one row per meta-analysis (groups in order of first appearance)
-    with the columns of :data:`SUMMARY_COLUMNS`; ``weights`` is aligned with the input
-    rows (fractions summing to 1 within each group).
+    with the columns of :data:`SUMMARY_COLUMNS` (``notes`` joined with "; ", and
+    ``tau2_se`` last); ``weights`` is aligned with the input rows (fractions summing
+    to 1 within each group; NaN for a group whose estimator did not converge).
     """
 
     summary: pd.DataFrame

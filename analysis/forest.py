@@ -27,7 +27,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -36,6 +35,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
 from matplotlib.path import Path
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "forest_plot",
@@ -477,7 +477,7 @@ def _ticks(xlim: tuple[float, float], null: float) -> list[float]:
     if math.isclose(null - lo, hi - null, rel_tol=1e-9):
         half = hi - null
         return [null - half, null - half / 2, null, null + half / 2, null + half]
-    locator = matplotlib.ticker.MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10])
+    locator = MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10])
     return [t for t in locator.tick_values(lo, hi) if lo - 1e-12 <= t <= hi + 1e-12]
 
 

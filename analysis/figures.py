@@ -148,8 +148,9 @@ def _markers(sel: pd.DataFrame) -> tuple[list[str], list[str]]:
             text = ("SD not reported: pooled SD recovered from the between-group p-value "
                     "and group sizes (Cochrane Handbook 6.5.2.3)")
         elif r["estimable"] and "inferred" in str(r["how"]):
-            text = ("SD and group sizes inferred: '\u00b1' read as SD and 20/20 feet, the "
-                    "only split that reproduces the Cochrane review's CI")
+            text = ("SDs and group sizes inferred, not printed: '\u00b1' read as SD and a "
+                    "20/20 split of the 40 feet, which reproduces the Cochrane review's CI "
+                    "(so would 26/14)")
         key = (r["study"], text)
         if text and key not in seen:
             seen[key] = next(letters)

@@ -25,7 +25,8 @@ def _pyproject_requirements() -> dict[str, str]:
 
 def _environment_requirements() -> dict[str, str]:
     deps: dict[str, str] = {}
-    for line in (ROOT / "environment.yml").read_text(encoding="utf-8").splitlines():
+    text = (ROOT / "environment.yml").read_text(encoding="utf-8")
+    for line in text.split("\ndependencies:", 1)[1].splitlines():
         m = re.match(r"^  - ([A-Za-z0-9_.\-]+[^:\s]*)\s*$", line)
         if m and not m.group(1).startswith(("python", "pip")):
             deps[_name(m.group(1))] = m.group(1).replace(" ", "")

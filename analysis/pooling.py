@@ -96,7 +96,8 @@ naming its group.
 
 Known divergences from metafor (each asserted in tests/test_pooling_reference.py):
 
-* Common-effect models report tau2 = NaN (metafor: 0) and no prediction interval.
+* Common-effect models report tau2 = 0 (the model's assumption, as metafor prints it),
+  no SE or CI for tau2 and no prediction interval.
 * k = 1 reports Q, its p-value, I2 and H2 as NaN (metafor: 0, 1, 0, 1).
 * Where metafor stops with an error (Fisher scoring not converged within maxiter;
   Paule-Mandel root beyond tau2_max) the meta-analysis gets NaN results,
@@ -994,7 +995,7 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
         i2_ci_ub = 100.0 * tau2_ci_ub / (vt + tau2_ci_ub)
 
         if common:
-            tau2 = np.full(m, np.nan)
+            tau2 = np.zeros(m)  # the common-effect model assumes tau2 = 0, as metafor prints
             tau2_se = np.full(m, np.nan)
         else:
             tau2_se = np.where(single, np.nan, tau2_se)

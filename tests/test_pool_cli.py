@@ -58,11 +58,10 @@ def _assert_matches_rma(result: dict, ref: dict):
     assert result["k"] == ref["k"]
     compared = COMPARED
     if result["method"] == "FE":
-        # Documented divergence: for a common-effect model metafor prints tau² = 0, the
-        # pooling module reports tau² as not estimated (null). Neither gives a PI.
-        assert ref["tau2"] == 0 and result["tau2"] is None
+        # A common-effect model has tau² = 0 by assumption (as metafor prints) and no PI.
+        assert ref["tau2"] == 0 and result["tau2"] == 0
         assert ref["pi_lb"] is None and result["pi_lb"] is None and result["pi_ub"] is None
-        compared = tuple(f for f in COMPARED if f not in ("tau2", "pi_lb", "pi_ub"))
+        compared = tuple(f for f in COMPARED if f not in ("pi_lb", "pi_ub"))
     for field in compared:
         assert result[field] == pytest.approx(ref[field], rel=1e-6, abs=1e-10), field
     weights = [s["weight"] for s in result["studies"]]

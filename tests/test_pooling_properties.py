@@ -180,7 +180,7 @@ def test_higgins2009_needs_three_studies():
 
 def test_common_effect_has_no_tau2_or_prediction_interval():
     res = pool([0.1, 0.5, 0.3], [0.02, 0.03, 0.05], method="FE")
-    assert math.isnan(res.tau2) and res.tau2_se is None
+    assert res.tau2 == 0 and res.tau2_se is None
     assert math.isnan(res.pi_lb) and math.isnan(res.tau2_ci_ub) and math.isnan(res.i2_ci_lb)
     assert not math.isnan(res.q) and not math.isnan(res.i2)
 

@@ -104,8 +104,8 @@ def test_common_effect_heterogeneity_match_metafor(r):
     ref = r["result"]
     for key in ("q", "q_pval", "i2", "h2"):
         _close(getattr(res, key), ref[key], 1e-6, key)
-    # common effect: no tau2 (metafor reports 0), no tau2 CI, no prediction interval
-    assert math.isnan(res.tau2) and res.tau2_se is None
+    # common effect: tau2 = 0 by assumption (as metafor), no tau2 CI, no prediction interval
+    assert res.tau2 == 0 == ref["tau2"] and res.tau2_se is None
     assert math.isnan(res.tau2_ci_lb) and math.isnan(res.pi_lb) and math.isnan(res.pi_ub)
 
 

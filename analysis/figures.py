@@ -44,9 +44,17 @@ class Choices:
     smd_vtype: str = "LS"
     p_dist: str = "t"
 
+    @property
+    def common_effect(self) -> bool:
+        return self.method.upper() in {"FE", "EE", "CE"}
+
+    def model_text(self) -> str:
+        """RevMan's column heading: inverse variance, fixed or random, 95% CI."""
+        return f"IV, {'Fixed' if self.common_effect else 'Random'}, 95% CI"
+
     def method_text(self) -> str:
         ci = "Hartung\u2013Knapp CI" if self.knha else "Wald-type CI"
-        if self.method in {"FE", "EE", "CE"}:
+        if self.common_effect:
             return f"Common effect (inverse variance), {ci}"
         return f"{self.method} \u03c4\u00b2, {ci}"
 
@@ -109,7 +117,8 @@ def forest_tables(sel: pd.DataFrame, *, choices: Choices, by: str = "scope",
             continue
         est = members[members["estimable"]]
         rec = {"subgroup": labels[key], "label": "Subtotal (95% CI)",
-               "n_t": est["n_t"].sum(), "n_c": est["n_c"].sum(),
+               "n_t": est["n_t"].sum() if len(est) else np.nan,
+               "n_c": est["n_c"].sum() if len(est) else np.nan,
                "method": choices.method_text()}
         s = summary[summary["group"] == key]
         if len(s):
@@ -117,7 +126,8 @@ def forest_tables(sel: pd.DataFrame, *, choices: Choices, by: str = "scope",
             rec.update({
                 "estimate": r["estimate"], "se": r["se"], "ci_lb": r["ci_lb"],
                 "ci_ub": r["ci_ub"], "pi_lb": r["pi_lb"], "pi_ub": r["pi_ub"],
-                "weight": 100.0, "k": int(r["k"]), "tau2": r["tau2"], "q": r["q"],
+                "weight": 100.0, "k": int(r["k"]),
+                "tau2": np.nan if choices.common_effect else r["tau2"], "q": r["q"],
                 "q_df": r["q_df"], "q_pval": r["q_pval"], "i2": r["i2"],
                 "stat_name": "t" if choices.knha else "Z", "stat": r["stat"],
                 "stat_df": r["df"] if choices.knha else np.nan, "pval": r["pval"],
@@ -167,8 +177,7 @@ def forest_figure(pkg, effects: pd.DataFrame, *, window: str, measure: str = "SM
     rows, summaries, sg_test, footnotes = forest_tables(sel, choices=choices)
     direction = "higher_is_better"  # SMDs are oriented so that positive favours treatment
     left, right = favours_labels(direction)
-    label = ("Std. mean difference\nIV, Random, 95% CI" if measure == "SMD"
-             else "Mean difference\nIV, Random, 95% CI")
+    label = f"{'Std. mean' if measure == 'SMD' else 'Mean'} difference\n{choices.model_text()}"
     footnotes = list(footnotes)
     note = _not_shown_note(pkg, set(rows_study_ids(effects, rows)))
     if note:
@@ -227,7 +236,7 @@ def md_forest_figure(pkg, effects: pd.DataFrame, *, outcome_id: str = "maryland_
     footnotes.append("Only Gudeman 1997 reports this scale; the other running-injury trials "
                      "used other instruments (see the SMD forest plots).")
     with figure_style():
-        fig = forest_plot(rows, summaries, effect_label="Mean difference\nIV, Random, 95% CI",
+        fig = forest_plot(rows, summaries, effect_label=f"Mean difference\n{choices.model_text()}",
                           favours_left=left, favours_right=right,
                           title=f"{outcome}: mean difference, dexamethasone vs placebo",
                           footnotes=footnotes)

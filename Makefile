@@ -34,6 +34,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/bench_pooling.py
+	$(PY) benchmarks/bench_cli.py
 
 lab: install
 	$(PY) -m jupyter lab notebooks/

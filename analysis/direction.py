@@ -66,9 +66,10 @@ def effect_direction_table(pkg, effects: pd.DataFrame) -> pd.DataFrame:
         when = tps.get((sid, f["timepoint_id"]), "time point not stated") \
             if pd.notna(f["timepoint_id"]) else "time point not stated"
         rows.append({"study": labels.loc[sid, "label"], "scope": labels.loc[sid, "scope"],
-                     "outcome": defs.get((sid, f["outcome_id"]), f["outcome_id"]),
+                     "outcome": (defs.get((sid, f["outcome_id"]), f["outcome_id"])
+                                 if pd.notna(f["outcome_id"]) else "outcome not specified"),
                      "when": when, "comparison": comparison, "direction": direction,
-                     "significant": f["significant"],
+                     "significant": str(f["significant"]).replace("_", " "),
                      "basis": f"reported direction ({f['status']})",
                      "source": f["source"]})
     out = pd.DataFrame.from_records(rows)

@@ -157,10 +157,13 @@ def thresholds_for_missing_trials(pkg, effects: pd.DataFrame, *,
             if pd.isna(units):
                 continue
             n_t = n_c = float(units) / len(arms)
-            basis = (f"assumption: {units:g} {studies.loc[study_id, 'unit_of_analysis']}s "
+            unit = {"foot": "feet", "patient": "patients"}.get(
+                studies.loc[study_id, "unit_of_analysis"], "units")
+            basis = (f"assumption: {units:g} {unit} "
                      f"split equally over {len(arms)} arms ({n_t:g} each); the split is not public")
         for method in methods:
-            res = threshold_analysis(others["yi"], others["vi"], n_t, n_c, method=method)
+            res = threshold_analysis(others["yi"], others["vi"], n_t, n_c, method=method,
+                                     smd_vtype=others["vtype"].iloc[0])
             rows.append(res.assign(study=studies.loc[study_id, "label"], window=window,
                                    group_sizes=basis))
     cols = ["study", "window", "method", "group_sizes", "g_from", "g_to", "conclusion"]
@@ -189,7 +192,8 @@ def foot_level_sensitivity(pkg, effects: pd.DataFrame, *, icc=(0.0, 0.5, 1.0)) -
         for _, e in sel.iterrows():
             sign = -1.0 if e["direction"] == "higher_is_worse" else 1.0
             res = unit_of_analysis(e["mean_t"], e["sd_t"], e["n_t"], e["mean_c"], e["sd_c"],
-                                   e["n_c"], n_units=float(units), n_patients=patients, icc=icc)
+                                   e["n_c"], n_units=float(units), n_patients=patients, icc=icc,
+                                   smd_vtype=e["vtype"])
             res[["yi", "ci_lb", "ci_ub"]] *= sign
             if sign < 0:
                 res[["ci_lb", "ci_ub"]] = res[["ci_ub", "ci_lb"]].to_numpy()

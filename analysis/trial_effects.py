@@ -209,6 +209,9 @@ def _one_effect(measure, t_row, c_row, t_arm, c_arm, bg, definition, smd_vtype, 
         known.update(sd_t=s1, sd_c=s2)
         yi, vi = float(np.ravel(eff.yi)[0]), float(np.ravel(eff.vi)[0])
         how.append(eff.description)
+    elif _exact_p(bg) and m1 == m2:
+        return _not_estimable("Not estimable \u2014 SD missing, and a p-value cannot give the "
+                              "SE of a mean difference of 0", **known)
     elif _exact_p(bg):
         p = float(bg["p_value"])
         md = m1 - m2

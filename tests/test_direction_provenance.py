@@ -114,9 +114,6 @@ def test_every_direction_has_a_symbol(table):
     assert (table["symbol"] == table["direction"].map(SYMBOLS)).all()
 
 
-@pytest.mark.xfail(strict=True, reason="findings without an outcome_id (Osborne & Allison "
-                   "2006: 'all groups improved', 'the pain effects') get an empty outcome "
-                   "cell instead of a label")
 def test_every_row_names_its_outcome(table):
     assert table["outcome"].notna().all()
     assert (table["outcome"].astype(str).str.strip() != "").all()

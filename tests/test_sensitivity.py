@@ -171,8 +171,6 @@ def test_thresholds_for_missing_trials_equal_a_direct_threshold_analysis(pkg, ef
                 assert list(mine["conclusion"]) == list(direct["conclusion"])
 
 
-@pytest.mark.xfail(strict=True, reason="the unit of analysis is pluralised by appending "
-                   "'s': Osborne's assumption reads '42 foots'")
 def test_osborne_assumption_names_the_units_in_plain_english(pkg, effects):
     out = thresholds_for_missing_trials(pkg, effects)
     text = out.loc[out["study"] == "Osborne & Allison 2006", "group_sizes"].iloc[0]
@@ -279,10 +277,6 @@ def test_estimator_sensitivity_counts_and_skips_fe_with_knha(effects):
 # --------------------------------------------------------------------- variance variant
 
 
-@pytest.mark.xfail(strict=True, reason="foot_level_sensitivity recomputes g with "
-                   "unit_of_analysis's default smd_vtype='LS' whatever variant the effects "
-                   "table was built with (its 'vtype' column), so ICC = 0 does not "
-                   "reproduce the effects it was given")
 def test_foot_level_sensitivity_keeps_the_smd_variance_variant(pkg):
     eff = continuous_effects(pkg, smd_vtype="UB")
     out = foot_level_sensitivity(pkg, eff)
@@ -294,10 +288,6 @@ def test_foot_level_sensitivity_keeps_the_smd_variance_variant(pkg):
     np.testing.assert_allclose(zero["se"] ** 2, smd["vi"], rtol=1e-10)
 
 
-@pytest.mark.xfail(strict=True, reason="thresholds_for_missing_trials gives the hypothetical "
-                   "trial threshold_analysis's default smd_vtype='LS' while the estimable "
-                   "trials carry the variant of the effects table, mixing two variance "
-                   "formulas in one pooled analysis")
 def test_thresholds_for_missing_trials_keep_the_smd_variance_variant(pkg):
     eff = continuous_effects(pkg, smd_vtype="UB")
     out = thresholds_for_missing_trials(pkg, eff, methods=("REML",))

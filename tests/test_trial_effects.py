@@ -316,3 +316,21 @@ def test_p_value_given_only_as_a_bound_makes_the_row_not_estimable(pkg, relation
         assert np.isnan(row["yi"])
     # the other time point keeps its exact p and stays estimable
     assert _row(eff, "nirschl2003", "one_month_after", "SMD")["estimable"]
+
+
+def test_equal_means_with_a_p_value_are_not_estimable_rather_than_an_error():
+    import dataclasses
+
+    from analysis.data import load_package
+    from analysis.paths import DATA_DIR
+    from analysis.trial_effects import continuous_effects
+
+    pkg = load_package(DATA_DIR)
+    outcomes = pkg.outcomes.copy()
+    nirschl = (outcomes["study_id"] == "nirschl2003") & (outcomes["outcome_id"] == outcomes.loc[
+        outcomes["study_id"] == "nirschl2003", "outcome_id"].iloc[0])
+    outcomes.loc[nirschl, "mean"] = 20.0
+    eff = continuous_effects(dataclasses.replace(pkg, outcomes=outcomes))
+    rows = eff[(eff["study_id"] == "nirschl2003") & (eff["kind"] != "proportion")
+               & eff["reason"].str.contains("mean difference of 0", na=False)]
+    assert len(rows) and not rows["estimable"].any()

@@ -16,6 +16,14 @@ from pathlib import Path
 from analysis.paths import BUILD_DIR, DATA_DIR, FIGURES_DIR, NOTEBOOKS_DIR
 
 
+def _shown(path: Path) -> str:
+    """A path as the reader typed it: relative to the current folder where possible."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _step(number: int, total: int, text: str) -> float:
     print(f"[{number}/{total}] {text} ...", flush=True)
     return time.perf_counter()
@@ -36,7 +44,10 @@ def execute_notebooks(notebooks: list[Path], out_dir: Path, *, timeout: int = 60
     exporter = HTMLExporter()
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
+        # the kernel's own start-up chatter (log level WARNING) is not the reader's concern;
+        # errors in cells still stop the run
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"],
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
             client.execute()
@@ -66,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     total = 3 if args.skip_notebooks else 4
     start = time.perf_counter()
-    t = _step(1, total, f"validating {args.data}")
+    t = _step(1, total, f"validating {_shown(args.data)}")
     try:
         pkg = load_package(args.data)
     except DataValidationError as exc:
@@ -79,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     written = write_figures(pkg, args.figures)
     print(f"      {len(written)} files ({time.perf_counter() - t:.1f} s)")
 
-    t = _step(3, total, f"figures written to {args.figures}")
+    t = _step(3, total, f"figures written to {_shown(args.figures)}")
     for path in written:
-        print(f"      {path}")
+        print(f"      {_shown(path)}")
 
     if not args.skip_notebooks:
         t = _step(4, total, "executing notebooks")
@@ -93,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             print("reproduce: stopped, a notebook failed", file=sys.stderr)
             return 1
         written += nb_written
-        print(f"      {len(notebooks)} notebooks -> {BUILD_DIR / 'notebooks'} "
+        print(f"      {len(notebooks)} notebooks -> {_shown(BUILD_DIR / 'notebooks')} "
               f"({time.perf_counter() - t:.1f} s)")
     print(f"reproduce: done, {len(written)} files written in "
           f"{time.perf_counter() - start:.1f} s")

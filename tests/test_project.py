@@ -71,3 +71,16 @@ def test_readme_commands_are_what_ci_and_make_run():
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^reproduce:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def test_readme_results_are_what_the_code_gives_today():
+    from analysis.data import load_package
+    from analysis.paths import DATA_DIR
+    from analysis.timecourse import summary_sentences
+    from analysis.trial_effects import continuous_effects
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sentences = summary_sentences(continuous_effects(load_package(DATA_DIR)))
+    assert sentences
+    stale = [s for s in sentences if f"- {s}" not in readme]
+    assert not stale, f"README's 'Results at a glance' is stale; update it to: {stale}"

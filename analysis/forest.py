@@ -765,7 +765,6 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
         title_y = y
         y += (title.count("\n") + 1) * TITLE_SIZE * 1.35 / 72 + 0.08
     header_lines = max(2 if show_arms else 1, effect_label.count("\n") + 1)
-    header_top = y
     y += header_lines * LINE
     header_bottom = y
     y += 0.06

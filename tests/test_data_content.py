@@ -16,15 +16,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.data import load_package
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-
-
-@pytest.fixture(scope="module")
-def pkg():
-    return load_package(DATA)
 
 
 # --------------------------------------------------------------------------- allow-list

@@ -16,20 +16,9 @@ import pytest
 from analysis.data import load_package
 from analysis.direction import SYMBOLS, effect_direction_table
 from analysis.provenance import KEYS, STATUSES, status_counts, value_fields, value_ledger
-from analysis.trial_effects import continuous_effects
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-
-
-@pytest.fixture(scope="module")
-def pkg():
-    return load_package(DATA)
-
-
-@pytest.fixture(scope="module")
-def effects(pkg):
-    return continuous_effects(pkg)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pandas as pd
 import pytest
 from PIL import Image
 

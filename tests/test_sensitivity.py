@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from analysis.data import load_package
 from analysis.pooling import pool_batch
 from analysis.sensitivity import (
     effect_size_variants,
@@ -33,16 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "metafor_trials.json").read_text())
 GUDEMAN = {c["timepoint_id"]: c for c in REF["continuous"]
            if c["study_id"] == "gudeman1997" and c["measure"] == "SMD" and c["vtype"] == "LS"}
-
-
-@pytest.fixture(scope="module")
-def pkg():
-    return load_package(ROOT / "data")
-
-
-@pytest.fixture(scope="module")
-def effects(pkg):
-    return continuous_effects(pkg)
 
 
 def _j(m):

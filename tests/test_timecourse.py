@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.data import load_package
 from analysis.timecourse import (
     WINDOWS,
     arm_time_course,
@@ -24,20 +23,9 @@ from analysis.timecourse import (
     primary_effects,
     summary_sentences,
 )
-from analysis.trial_effects import continuous_effects
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "metafor_trials.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def pkg():
-    return load_package(ROOT / "data")
-
-
-@pytest.fixture(scope="module")
-def effects(pkg):
-    return continuous_effects(pkg)
 
 
 def _mean(pkg, study_id, arm_id, outcome_id, timepoint_id):

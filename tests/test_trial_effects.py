@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.data import load_package
 from analysis.figures import Choices, forest_tables
 from analysis.trial_effects import (
     EFFECT_COLUMNS,
@@ -29,16 +28,6 @@ from analysis.trial_effects import (
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "metafor_trials.json").read_text())
 RTOL = 1e-6
-
-
-@pytest.fixture(scope="module")
-def pkg():
-    return load_package(ROOT / "data")
-
-
-@pytest.fixture(scope="module")
-def effects(pkg):
-    return continuous_effects(pkg)
 
 
 def _row(table, study_id, timepoint_id, measure, outcome_id=None):
@@ -318,14 +307,9 @@ def test_p_value_given_only_as_a_bound_makes_the_row_not_estimable(pkg, relation
     assert _row(eff, "nirschl2003", "one_month_after", "SMD")["estimable"]
 
 
-def test_equal_means_with_a_p_value_are_not_estimable_rather_than_an_error():
+def test_equal_means_with_a_p_value_are_not_estimable_rather_than_an_error(pkg):
     import dataclasses
 
-    from analysis.data import load_package
-    from analysis.paths import DATA_DIR
-    from analysis.trial_effects import continuous_effects
-
-    pkg = load_package(DATA_DIR)
     outcomes = pkg.outcomes.copy()
     nirschl = (outcomes["study_id"] == "nirschl2003") & (outcomes["outcome_id"] == outcomes.loc[
         outcomes["study_id"] == "nirschl2003", "outcome_id"].iloc[0])

@@ -224,7 +224,7 @@ def test_sd_not_positive_message_format(data_dir):
          "versus-arm"),
         ("outcome_definitions.csv", dict(study_id="osborne2006", outcome_id="morning_pain"), dict(scale_min="20"),
          "scale_min", "scale-order"),
-        ("arms.csv", dict(study_id="neeter2003", arm_id="placebo"), dict(n_analysed="12"), "n_analysed",
+        ("arms.csv", dict(study_id="gudeman1997", arm_id="placebo"), dict(n_analysed="21"), "n_analysed",
          "n-analysed-le-randomised"),
         ("outcomes.csv", GUDEMAN_EOT_DEXA, dict(mean=" 6.8"), "mean", "whitespace"),
         ("outcomes.csv", GUDEMAN_EOT_DEXA, dict(arm_id="dexa"), "arm_id", "unknown-id"),

@@ -64,10 +64,10 @@ def test_every_metafor_smd_vtype_is_covered():
 
 @pytest.mark.parametrize("case", REF["revman5"], ids=lambda c: c["name"])
 def test_hedges_g_revman5_matches_formula_written_out_in_r(case):
-    # No published RevMan 5 output was available to pin against (RevMan 5 and R's meta
-    # are not installed, and the Fleiss 1993 data shipped with R's meta are not in
-    # metadat); the reference is RevMan 5's formula (Deeks & Higgins 2010) written out
-    # in R, and the worked example below.
+    # The RevMan 5 output committed in tests/reference (Fleiss 1993) has no SMD results,
+    # so the references for this variant are RevMan 5's formula (Deeks & Higgins 2010)
+    # written out in R, statsmodels' effectsize_smd (which implements the same formula),
+    # and the worked example below.
     es = hedges_g(*_continuous(case), vtype="RevMan5")
     np.testing.assert_allclose(es.yi, case["yi"], rtol=RTOL)
     np.testing.assert_allclose(es.vi, case["vi"], rtol=RTOL)
@@ -84,6 +84,19 @@ def test_hedges_g_revman5_worked_example():
     assert float(es.yi) == pytest.approx(g, rel=1e-12)
     assert float(es.vi) == pytest.approx(v, rel=1e-12)
     assert "RevMan 5" in es.description
+
+
+def test_hedges_g_revman5_matches_statsmodels_effectsize_smd():
+    # statsmodels' effectsize_smd is RevMan 5's g and variance: approximate correction
+    # 1 - 3/(4N - 9) and v = N/(n1 n2) + g²/(2(N - 3.94)).
+    from statsmodels.stats.meta_analysis import effectsize_smd
+
+    case = next(c for c in REF["escalc"] if c["name"] == "normand1999_SMD_LS")
+    args = _continuous(case)
+    sm_g, sm_v = effectsize_smd(*args)
+    es = hedges_g(*args, vtype="RevMan5")
+    np.testing.assert_allclose(es.yi, sm_g, rtol=1e-12)
+    np.testing.assert_allclose(es.vi, sm_v, rtol=1e-12)
 
 
 def test_hedges_g_against_statsmodels():

@@ -212,14 +212,23 @@ def _int_text(x: float) -> str:
     return str(int(round(x))) if abs(x - round(x)) < 1e-9 else f"{x:.2f}"
 
 
-def _arm_value(x) -> str:
-    """Arm mean/SD as given (up to two decimals, trailing zeros dropped), "—" if unknown."""
+def _decimals(x, cap: int = 2) -> int:
+    """Decimals needed to show ``x`` exactly, at most ``cap`` (0 for unknown values)."""
     if not _finite(x):
-        return EM_DASH
-    x = float(x)
-    if abs(x - round(x)) < 1e-9:
-        return _num(round(x), 0)
-    return _num(x, 2).rstrip("0").rstrip(".")
+        return 0
+    text = _num(float(x), cap)
+    return len(text.split(".")[1].rstrip("0")) if "." in text else 0
+
+
+def _arm_values(t, c) -> tuple[str, str]:
+    """One statistic (mean or SD) of both arms of a trial, "—" where unknown.
+
+    Both arms get the decimals of the more precise one, at most two, so a trial that
+    printed 5.6 ± 8.0 against 7.4 ± 6.3 reads "8.0", not "8"; a value recovered by a
+    formula is rounded to two decimals.
+    """
+    digits = max(_decimals(t), _decimals(c))
+    return tuple(_num(float(x), digits) if _finite(x) else EM_DASH for x in (t, c))
 
 
 def _count(x) -> str:
@@ -649,9 +658,12 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
                 label += _superscript(r["marker"])
             cells = {"study": _Cell(label, gid="study")}
             if show_arms:
-                for col in ARM_COLUMNS:
-                    text = _count(r[col]) if col.startswith("n_") else _arm_value(r[col])
-                    cells[col] = _Cell(text, "right")
+                for stat in ("mean", "sd"):
+                    pair = _arm_values(r.get(f"{stat}_t"), r.get(f"{stat}_c"))
+                    for col, text in zip((f"{stat}_t", f"{stat}_c"), pair):
+                        cells[col] = _Cell(text, "right")
+                for col in ("n_t", "n_c"):
+                    cells[col] = _Cell(_count(r.get(col)), "right")
             draw = {}
             if r["estimable"]:
                 cells["weight"] = _Cell(f"{_num(r['weight'], 1)}%", "right")

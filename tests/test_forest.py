@@ -228,6 +228,16 @@ def test_trial_effect_weight_and_arm_texts():
     assert "—" in shown                                       # unknown arm values
 
 
+def test_arm_means_and_sds_keep_the_precision_of_the_more_precise_arm():
+    rows = running_rows()
+    rows.loc[0, ["mean_t", "sd_t", "mean_c", "sd_c"]] = [7.4, 6.3, 5.6, 8.0]
+    rows.loc[3, ["mean_t", "sd_t", "mean_c", "sd_c"]] = [23.0, 25.0347373, 14.0, 25.0347373]
+    shown = strings(forest_plot(rows, running_summaries()))
+    assert "8.0" in shown and "8" not in shown                # 8.0 beside 6.3, as printed
+    assert "23" in shown and "14" in shown and "23.00" not in shown
+    assert shown.count("25.03") == 2                          # recovered SD, two decimals
+
+
 def test_not_estimable_rows_show_note_and_draw_nothing():
     fig = forest_plot(running_rows(), running_summaries())
     notes = by_gid(fig, "note")

@@ -34,7 +34,10 @@ def threshold_analysis(yi, vi, n_t: float, n_c: float, *, method: str = "FE",
     by ``method``, all grid points in one batch. Returns one row per stretch of the
     grid with the same conclusion (pooled 95% CI above 0, below 0, or spanning 0):
     ``g_from``, ``g_to`` (the hypothetical trial's g at the ends of the stretch),
-    ``conclusion``. The boundaries between stretches are the thresholds.
+    ``conclusion``, and ``g_from_is_grid_end`` / ``g_to_is_grid_end``, true where the
+    stretch runs to the end of the explored grid (SMD −3 to 3 by default): that end is
+    where the search stopped, not a threshold, and the conclusion beyond it is unknown.
+    The boundaries between stretches are the thresholds (to the grid's resolution).
     """
     yi = np.atleast_1d(np.asarray(yi, float))
     vi = np.atleast_1d(np.asarray(vi, float))
@@ -52,6 +55,7 @@ def threshold_analysis(yi, vi, n_t: float, n_c: float, *, method: str = "FE",
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change - 1, [m - 1]])
     return pd.DataFrame({"g_from": g[starts], "g_to": g[ends], "conclusion": concl[starts],
+                         "g_from_is_grid_end": starts == 0, "g_to_is_grid_end": ends == m - 1,
                          "method": method, "n_t": n_t, "n_c": n_c})
 
 
@@ -166,7 +170,8 @@ def thresholds_for_missing_trials(pkg, effects: pd.DataFrame, *,
                                      smd_vtype=others["vtype"].iloc[0])
             rows.append(res.assign(study=studies.loc[study_id, "label"], window=window,
                                    group_sizes=basis))
-    cols = ["study", "window", "method", "group_sizes", "g_from", "g_to", "conclusion"]
+    cols = ["study", "window", "method", "group_sizes", "g_from", "g_to", "conclusion",
+            "g_from_is_grid_end", "g_to_is_grid_end"]
     return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
 
 

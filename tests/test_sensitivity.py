@@ -75,7 +75,11 @@ def test_helpers_reproduce_metafor():
 def test_threshold_boundaries_reproduce_when_pooled_again(tp, method, n_t, n_c):
     y, v = GUDEMAN[tp]["yi"], GUDEMAN[tp]["vi"]
     res = threshold_analysis([y], [v], n_t, n_c, method=method)
-    assert list(res.columns) == ["g_from", "g_to", "conclusion", "method", "n_t", "n_c"]
+    assert list(res.columns) == ["g_from", "g_to", "conclusion", "g_from_is_grid_end",
+                                 "g_to_is_grid_end", "method", "n_t", "n_c"]
+    # Only the outer ends of the first and last stretch are the grid's ends.
+    assert res["g_from_is_grid_end"].tolist() == [True] + [False] * (len(res) - 1)
+    assert res["g_to_is_grid_end"].tolist() == [False] * (len(res) - 1) + [True]
     # stretches cover the grid in order and alternate conclusions
     assert (res["g_from"] <= res["g_to"]).all()
     assert (res["g_from"].iloc[1:].to_numpy() > res["g_to"].iloc[:-1].to_numpy()).all()

@@ -8,7 +8,9 @@
 #
 # Data sets: metafor's dat.bcg (log risk ratio via escalc), dat.normand1999
 # (mean difference via escalc), dat.raudenbush1985 (standardised mean
-# difference, yi/vi as supplied), and invented edge cases: k = 1, k = 2,
+# difference, yi/vi as supplied), dat.molloy2014 (Fisher z of correlations via
+# escalc), dat.hackshaw1998 (log odds ratios, k = 37) and dat.konstantopoulos2011
+# (k = 56), and invented edge cases: k = 1, k = 2,
 # homogeneous (tau^2 estimate 0), extreme heterogeneity, very unequal variances.
 
 suppressPackageStartupMessages(library(metafor))
@@ -27,6 +29,17 @@ datasets$normand1999 <- list(yi = as.numeric(d$yi), vi = as.numeric(d$vi),
 
 datasets$raudenbush1985 <- list(yi = as.numeric(dat.raudenbush1985$yi),
   vi = as.numeric(dat.raudenbush1985$vi), source = "dat.raudenbush1985 (yi, vi as supplied)")
+
+d <- escalc(measure = "ZCOR", ri = ri, ni = ni, data = dat.molloy2014)
+datasets$molloy2014 <- list(yi = as.numeric(d$yi), vi = as.numeric(d$vi),
+  source = 'escalc(measure = "ZCOR", ri = ri, ni = ni, data = dat.molloy2014)')
+
+datasets$hackshaw1998 <- list(yi = as.numeric(dat.hackshaw1998$yi),
+  vi = as.numeric(dat.hackshaw1998$vi), source = "dat.hackshaw1998 (log OR yi, vi as supplied)")
+
+datasets$konstantopoulos2011 <- list(yi = as.numeric(dat.konstantopoulos2011$yi),
+  vi = as.numeric(dat.konstantopoulos2011$vi),
+  source = "dat.konstantopoulos2011 (yi, vi as supplied; k = 56, pooled ignoring its district level)")
 
 datasets$k1 <- list(yi = datasets$bcg$yi[1], vi = datasets$bcg$vi[1],
   source = "first study of dat.bcg (log RR)")

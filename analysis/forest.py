@@ -37,6 +37,9 @@ from matplotlib.patches import Polygon
 from matplotlib.path import Path
 from matplotlib.ticker import MaxNLocator
 
+from analysis.conventions import favours_labels
+from analysis.plots import COLOURS, FONT_FAMILY
+
 __all__ = [
     "forest_plot",
     "favours_labels",
@@ -68,9 +71,8 @@ _SUPERSCRIPTS = dict(zip(
     "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻",
 ))
 
-# Typography and geometry (inches unless named otherwise). Fonts are DejaVu Sans,
-# which matplotlib ships, so every machine draws the same glyphs.
-FONT_FAMILY = "DejaVu Sans"
+# Typography and geometry (inches unless named otherwise). The font and colours are the
+# project's (analysis.plots), so forest plots match the other figures.
 FONT_SIZE = 9.0          # table, headers, footers, favours labels (pt)
 TICK_SIZE = 8.5          # axis tick labels (pt)
 FOOTNOTE_SIZE = 8.5      # footnotes under the plot (pt)
@@ -85,35 +87,15 @@ PLOT_MIN, PLOT_MAX = 2.8, 4.0        # width of the plot column
 TARGET_WIDTH = 10.5                  # the plot column widens towards this figure width
 SQUARE_MAX_PT = 11.0                 # side of the square of the largest weight
 SQUARE_MIN_PT = 3.0                  # floor so that tiny weights stay visible
-SQUARE_COLOUR = "#0072B2"            # Okabe-Ito blue
-LINE_COLOUR = "#000000"
-PI_COLOUR = "#555555"
-RULE_COLOUR = "#999999"
+SQUARE_COLOUR = COLOURS["treatment"]   # Okabe-Ito blue
+LINE_COLOUR = COLOURS["line"]
+PI_COLOUR = COLOURS["secondary_line"]
+RULE_COLOUR = COLOURS["rule"]
 
 
 # ----------------------------------------------------------------------------------
 # Labels and footer texts
 # ----------------------------------------------------------------------------------
-
-def favours_labels(direction: str, treatment: str = "dexamethasone",
-                   control: str = "placebo") -> tuple[str, str]:
-    """Return the ``(left, right)`` "Favours ..." labels for an effect treatment − control.
-
-    ``direction`` says what a higher value of the outcome means:
-
-    * ``"higher_is_better"`` (e.g. a function score): a positive effect favours the
-      treatment, so the treatment is named on the right of the null line;
-    * ``"higher_is_worse"`` (e.g. pain on a VAS): a positive effect favours the
-      control, so the treatment is named on the left.
-    """
-    if direction == "higher_is_better":
-        return f"Favours {control}", f"Favours {treatment}"
-    if direction == "higher_is_worse":
-        return f"Favours {treatment}", f"Favours {control}"
-    raise ValueError(
-        f"direction must be 'higher_is_better' or 'higher_is_worse', got {direction!r}"
-    )
-
 
 def format_p_value(p: float) -> str:
     """Format a P value as RevMan 5 does: ``"P = 0.27"``, ``"P = 0.004"``, ``"P < 0.00001"``.
@@ -260,6 +242,29 @@ def _is_missing(v) -> bool:
 # ----------------------------------------------------------------------------------
 # Validation
 # ----------------------------------------------------------------------------------
+
+#: Longest study label, note, title or footnote accepted (characters). Longer texts
+#: would make the figure grow without bound (a 100,000-character label exhausts memory).
+MAX_TEXT_CHARS = 2000
+
+
+def _check_text_lengths(rows, summaries, title, footnotes, effect_label) -> None:
+    def check(text, where):
+        if not _is_missing(text) and len(str(text)) > MAX_TEXT_CHARS:
+            raise ValueError(f"{where} has {len(str(text))} characters; a forest plot accepts "
+                             f"at most {MAX_TEXT_CHARS}")
+
+    for col in ("study", "note", "subgroup"):
+        if col in rows.columns:
+            for i, text in enumerate(rows[col]):
+                check(text, f"rows column {col!r}, row {i}")
+    if summaries is not None and "label" in summaries.columns:
+        for i, text in enumerate(summaries["label"]):
+            check(text, f"summaries column 'label', row {i}")
+    check(title, "the title")
+    check(effect_label, "effect_label")
+    for i, text in enumerate(footnotes):
+        check(text, f"footnote {i}")
 
 def _require_columns(df, required: Sequence[str], name: str) -> None:
     if not isinstance(df, pd.DataFrame):
@@ -430,12 +435,30 @@ class _Measure:
                 widest = max(widest, self._cache[key])
         return widest
 
+    def _pieces(self, word: str, max_width: float, **font) -> list[str]:
+        """A word wider than ``max_width`` cut into the longest prefixes that fit."""
+        pieces = []
+        while word and self.width(word, **font) > max_width:
+            lo, hi = 1, len(word)          # the longest prefix that fits (at least 1 char)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self.width(word[:mid], **font) <= max_width:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            pieces.append(word[:lo])
+            word = word[lo:]
+        return pieces + ([word] if word else [])
+
     def wrap(self, text: str, max_width: float, **font) -> str:
-        """Greedy word wrap to ``max_width`` inches (a word never breaks)."""
+        """Greedy word wrap to ``max_width`` inches; a word wider than a whole line is cut."""
         out = []
         for paragraph in str(text).split("\n"):
             line = ""
+            words = []
             for word in paragraph.split(" "):
+                words.extend(self._pieces(word, max_width, **font) or [word])
+            for word in words:
                 trial = f"{line} {word}" if line else word
                 if line and self.width(trial, **font) > max_width:
                     out.append(line)
@@ -452,7 +475,9 @@ class _Measure:
         n = greedy.count("\n") + 1
         if n == 1:
             return greedy
-        lo, hi = self.width(text.replace("\n", " "), **font) / n, max_width
+        widest_word = max(self.width(w, **font) for w in text.replace("\n", " ").split(" "))
+        lo = max(self.width(text.replace("\n", " "), **font) / n, min(widest_word, max_width))
+        hi = max_width
         for _ in range(20):
             mid = (lo + hi) / 2
             if self.wrap(text, mid, **font).count("\n") + 1 <= n:
@@ -502,13 +527,13 @@ def _tick_text(t: float) -> str:
 
 def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
                 subgroup_test: Mapping | None = None,
-                effect_label: str = "Std. mean difference\nIV, Random, 95% CI",
-                favours_left: str = "Favours placebo",
-                favours_right: str = "Favours dexamethasone",
-                arm_labels: tuple[str, str] | None = ("Dexamethasone", "Placebo"),
+                effect_label: str = "Estimate\n95% CI",
+                favours_left: str = "",
+                favours_right: str = "",
+                arm_labels: tuple[str, str] | None = ("Treatment", "Control"),
                 null_value: float = 0.0, xlim: tuple[float, float] | None = None,
                 title: str | None = None, footnotes: Sequence[str] = (),
-                digits: int = 2) -> Figure:
+                digits: int = 2, ax=None) -> Figure:
     """Draw a RevMan 5-style forest plot and return the matplotlib Figure.
 
     Parameters
@@ -536,10 +561,12 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
         differences, or None to omit that line.
     effect_label, favours_left, favours_right
         Header of the effect column (repeated over the plot) and the labels under
-        the axis, left and right of the null line; see :func:`favours_labels`.
+        the axis, left and right of the null line (none by default: which side favours
+        whom depends on the outcome; see :func:`favours_labels`).
     arm_labels
-        Names over the two arms' Mean/SD/Total columns, or None to leave those
-        columns out. They are also left out when ``rows`` has none of the arm columns.
+        Names over the two arms' Mean/SD/Total columns (default "Treatment",
+        "Control"), or None to leave those columns out. They are also left out when
+        ``rows`` has none of the arm columns.
     null_value, xlim
         The line of no effect and the axis limits. By default the limits are
         symmetric around the null, cover every estimable CI and diamond, and end at a
@@ -550,6 +577,12 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
         otherwise each summary names its own under its test for overall effect.
     digits
         Decimals of the effect estimates and CIs (RevMan uses 2).
+    ax
+        Draw inside the area of this Axes (of any figure) instead of a new figure: the
+        plot keeps its proportions and is scaled, fonts and lines included, to fit the
+        area, centred in it; the Axes itself is hidden. The figure returned is
+        ``ax.figure``. Study labels, notes and titles longer than
+        :data:`MAX_TEXT_CHARS` characters are refused either way.
 
     Returns
     -------
@@ -561,6 +594,7 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
         11 pt; floor 3 pt so tiny weights stay visible).
     """
     rows = _validate_rows(rows)
+    _check_text_lengths(rows, summaries, title, footnotes, effect_label)
     row_groups = ([None if _is_missing(v) else v for v in rows["subgroup"]]
                   if "subgroup" in rows.columns else [None] * len(rows))
     subgroups = list(dict.fromkeys(row_groups))
@@ -693,9 +727,9 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
         notes.insert(0, f"Method: {methods[0]}")
 
     # ------------------------------------------------------------------ measuring
-    fig = Figure(dpi=100)
-    FigureCanvasAgg(fig)
-    measure = _Measure(fig)
+    measuring = Figure(dpi=100)
+    FigureCanvasAgg(measuring)
+    measure = _Measure(measuring)
 
     cols = ["study"] + (list(ARM_COLUMNS) if show_arms else []) + ["weight", "effect"]
     header_names = {"study": "Study or Subgroup", "mean_t": "Mean", "sd_t": "SD",
@@ -794,15 +828,34 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
         y += (n.count("\n") + 1) * FOOTNOTE_SIZE * 1.45 / 72
     height = y + MARGIN
 
-    fig.set_size_inches(width, height)
-    tab = fig.add_axes((0, 0, 1, 1), label="table")
+    if ax is None:
+        fig = measuring
+        fig.set_size_inches(width, height)
+        scale, origin, fig_size = 1.0, (0.0, 0.0), (width, height)
+    else:
+        fig = ax.figure
+        fig_size = tuple(fig.get_size_inches())
+        box = ax.get_position()
+        area = (box.width * fig_size[0], box.height * fig_size[1])
+        scale = min(area[0] / width, area[1] / height)
+        origin = (box.x0 * fig_size[0] + (area[0] - scale * width) / 2,
+                  box.y0 * fig_size[1] + (area[1] - scale * height) / 2)
+        ax.set_axis_off()
+
+    def rect(x, y_top, w, h):
+        """Figure-fraction rectangle of a box given in layout inches (y from the top)."""
+        return ((origin[0] + scale * x) / fig_size[0],
+                (origin[1] + scale * (height - y_top - h)) / fig_size[1],
+                scale * w / fig_size[0], scale * h / fig_size[1])
+
+    tab = fig.add_axes(rect(0.0, 0.0, width, height), label="table")
     tab.set_axis_off()
     tab.set_xlim(0, width)
     tab.set_ylim(height, 0)
 
     def put(xpos, ypos, text, *, ha="left", va="center", bold=False, italic=False,
             size=FONT_SIZE, gid=None):
-        t = tab.text(xpos, ypos, text, ha=ha, va=va, fontproperties=_font(bold, italic, size),
+        t = tab.text(xpos, ypos, text, ha=ha, va=va, fontproperties=_font(bold, italic, size * scale),
                      parse_math=False, linespacing=1.25, multialignment=ha)
         if gid:
             t.set_gid(gid)
@@ -833,11 +886,11 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
             g0, g1 = left[f"mean_{arm}"], left[f"n_{arm}"] + widths[f"n_{arm}"]
             put((g0 + g1) / 2, last_line - LINE, str(label), ha="center", bold=True,
                 gid="arm_label")
-            tab.add_line(Line2D([g0, g1], [last_line - LINE / 2] * 2, lw=0.6,
+            tab.add_line(Line2D([g0, g1], [last_line - LINE / 2] * 2, lw=0.6 * scale,
                                 color=RULE_COLOUR))
             for c in (f"mean_{arm}", f"sd_{arm}", f"n_{arm}"):
                 put(left[c] + widths[c], last_line, header_names[c], ha="right", bold=True)
-    tab.add_line(Line2D([MARGIN, plot_left + plot_w], [header_bottom + 0.03] * 2, lw=0.6,
+    tab.add_line(Line2D([MARGIN, plot_left + plot_w], [header_bottom + 0.03] * 2, lw=0.6 * scale,
                         color=RULE_COLOUR))
 
     for row in body:
@@ -849,20 +902,19 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
 
     # ------------------------------------------------------------------ the plot column
     plot_top = header_bottom + 0.06
-    ax = fig.add_axes((plot_left / width, (height - plot_bottom) / height,
-                       plot_w / width, (plot_bottom - plot_top) / height),
+    ax = fig.add_axes(rect(plot_left, plot_top, plot_w, plot_bottom - plot_top),
                       label="forest")
     ax.set_xlim(*xlim)
     ax.set_ylim(plot_bottom, plot_top)
     ax.patch.set_visible(False)
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    ax.spines["bottom"].set_linewidth(0.8)
+    ax.spines["bottom"].set_linewidth(0.8 * scale)
     ax.set_yticks([])
     ax.set_xticks(ticks)
-    ax.set_xticklabels([_tick_text(t) for t in ticks], fontproperties=_font(size=TICK_SIZE))
-    ax.tick_params(axis="x", length=3.5, width=0.8, pad=3.5)
-    null_line = ax.axvline(null_value, color=LINE_COLOUR, lw=0.8, zorder=1)
+    ax.set_xticklabels([_tick_text(t) for t in ticks], fontproperties=_font(size=TICK_SIZE * scale))
+    ax.tick_params(axis="x", length=3.5 * scale, width=0.8 * scale, pad=3.5 * scale)
+    null_line = ax.axvline(null_value, color=LINE_COLOUR, lw=0.8 * scale, zorder=1)
     null_line.set_gid("null_line")
 
     weights = [r.draw["square"][3] for r in body if "square" in r.draw]
@@ -874,12 +926,12 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
     def whisker(a, b, yc, gid, colour=LINE_COLOUR, lw=1.0, zorder=2):
         a_c, b_c = max(a, lo), min(b, hi)
         if a_c < b_c:
-            ln = ax.add_line(Line2D([a_c, b_c], [yc, yc], color=colour, lw=lw,
+            ln = ax.add_line(Line2D([a_c, b_c], [yc, yc], color=colour, lw=lw * scale,
                                     zorder=zorder, solid_capstyle="butt"))
             ln.set_gid(gid)
         for beyond, edge, path in ((a < lo, lo, arrow_left), (b > hi, hi, arrow_right)):
             if beyond:
-                ar = ax.add_line(Line2D([edge], [yc], marker=path, markersize=7,
+                ar = ax.add_line(Line2D([edge], [yc], marker=path, markersize=7 * scale,
                                         color=colour, markeredgewidth=0, clip_on=False,
                                         zorder=zorder + 1))
                 ar.set_gid("arrow")
@@ -891,7 +943,7 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
             whisker(a, b, yc, "whisker")
             if lo <= e <= hi:
                 side = max(SQUARE_MAX_PT * math.sqrt(max(w, 0) / w_max), SQUARE_MIN_PT)
-                sq = ax.add_line(Line2D([e], [yc], marker="s", markersize=side,
+                sq = ax.add_line(Line2D([e], [yc], marker="s", markersize=side * scale,
                                         markerfacecolor=SQUARE_COLOUR,
                                         markeredgecolor=SQUARE_COLOUR, markeredgewidth=0,
                                         linestyle="none", zorder=3))
@@ -906,17 +958,17 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
                 for end in (p0, p1):
                     if lo <= end <= hi:
                         cap = ax.add_line(Line2D([end, end], [yc - half * 0.6, yc + half * 0.6],
-                                                 color=PI_COLOUR, lw=1.0, zorder=2))
+                                                 color=PI_COLOUR, lw=1.0 * scale, zorder=2))
                         cap.set_gid("prediction_interval_cap")
             for beyond, edge, path in ((a < lo, lo, arrow_left), (b > hi, hi, arrow_right)):
                 if beyond:      # the diamond is clipped at the axis: say so
-                    ar = ax.add_line(Line2D([edge], [yc], marker=path, markersize=7,
+                    ar = ax.add_line(Line2D([edge], [yc], marker=path, markersize=7 * scale,
                                             color=LINE_COLOUR, markeredgewidth=0,
                                             clip_on=False, zorder=5))
                     ar.set_gid("arrow")
             dm = ax.add_patch(Polygon([(a, yc), (e, yc - half), (b, yc), (e, yc + half)],
                                       closed=True, facecolor="black", edgecolor="black",
-                                      lw=0.5, zorder=4))
+                                      lw=0.5 * scale, zorder=4))
             dm.set_gid("diamond")
 
     # one shared baseline, so labels with and without descenders line up

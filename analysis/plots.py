@@ -4,28 +4,61 @@ The forest plot lives in :mod:`analysis.forest`; this module holds what every fi
 shares (one fixed style, so regeneration is byte-stable for a given matplotlib) and
 the time-course chart. Both plotting functions take plain tables and return a
 matplotlib Figure, so a notebook can compose, restyle or save them.
+
+Importing this module never chooses matplotlib's backend (``make`` sets
+``MPLBACKEND=Agg`` for headless runs). In a Jupyter kernel whose backend is the inline one
+(Jupyter's default), it loads that backend at once, so that every Figure a cell returns is
+shown as an image: matplotlib loads its backend lazily, on the first pyplot figure, and
+these functions build :class:`matplotlib.figure.Figure` objects without pyplot (so a
+notebook shows each one once, where it is displayed).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import matplotlib
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg", force=False)
+INLINE_BACKENDS = ("inline", "module://matplotlib_inline.backend_inline")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
 
-#: One style for every figure: fonts matplotlib ships (so every machine renders the
-#: same glyphs), sizes legible at journal print size, no timestamps in SVG.
+def show_figures_inline_in_jupyter() -> bool:
+    """In an IPython kernel configured for the inline backend, load that backend now so
+    that a Figure returned by a cell is displayed as an image. Returns True if it did.
+
+    Nothing happens outside IPython or with any other backend (Agg, widget, ...).
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    if get_ipython() is None:
+        return False
+    backend = (mpl.get_backend(auto_select=False) if mpl.__version_info__ >= (3, 10)
+               else mpl.rcParams._get("backend"))
+    if backend not in INLINE_BACKENDS:
+        return False
+    importlib.import_module("matplotlib_inline.backend_inline")
+    return True
+
+
+show_figures_inline_in_jupyter()
+
+
+#: The font of every figure: one matplotlib ships, so every machine renders the same glyphs.
+FONT_FAMILY = "DejaVu Sans"
+
+#: One style for every figure: that font, sizes legible at journal print size, no
+#: timestamps in SVG.
 STYLE: dict[str, object] = {
-    "font.family": "DejaVu Sans",
+    "font.family": FONT_FAMILY,
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.labelsize": 9,
@@ -48,13 +81,16 @@ COLOURS = {
     "pooled": "#000000",
     "comparison": "#009E73",
     "not_estimable": "#7F7F7F",
+    "line": "#000000",
+    "secondary_line": "#555555",
+    "rule": "#999999",
 }
 
 
 @contextlib.contextmanager
 def figure_style() -> Iterator[None]:
     """Context in which figures are drawn with :data:`STYLE`."""
-    with plt.rc_context(STYLE):
+    with mpl.rc_context(STYLE):
         yield
 
 
@@ -67,7 +103,7 @@ def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    with plt.rc_context(STYLE):
+    with mpl.rc_context(STYLE):
         fig.savefig(paths[0], dpi=300, metadata={"Software": None}, bbox_inches="tight",
                     pad_inches=0.08, facecolor="white")
         fig.savefig(paths[1], metadata={"Date": None, "Creator": None},
@@ -84,6 +120,7 @@ def catchup_chart(
     arm_outcome_label: str = "Improvement in Maryland Foot Score (points)",
     effect_label: str = "SMD, Hedges' g (95% CI)\npositive favours dexamethasone",
     xmax: float = 8.0,
+    treatment_weeks: dict | None = None,
 ) -> Figure:
     """Two-panel chart: does the placebo group catch up by about one month?
 
@@ -98,24 +135,38 @@ def catchup_chart(
     time window. ``not_estimable``: ``study, weeks, weeks_approximate, label`` for time
     points that a trial measured but whose numbers are not public (``label``: the time
     point as reported); points beyond ``xmax`` are named in the legend instead of being
-    drawn off the axis.
+    drawn off the axis. ``treatment_weeks``: for panel ``"A"`` and ``"B"``, the treatment
+    periods (weeks) of the trials drawn there; the shaded band runs to the longest and
+    its label gives the range (default: 2 weeks, unlabelled by trial).
     """
+    bands = treatment_weeks or {}
     with figure_style():
-        fig, (ax_a, ax_b) = plt.subplots(
-            1, 2, figsize=(10.5, 4.6), gridspec_kw={"width_ratios": [1, 1.25], "wspace": 0.32}
-        )
-        _draw_arm_course(ax_a, arm_course, arm_outcome_label, xmax)
-        _draw_effect_course(ax_b, effects, pooled, not_estimable, effect_label, xmax)
+        fig = Figure(figsize=(10.5, 4.6))
+        ax_a, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.25], "wspace": 0.32})
+        _draw_arm_course(ax_a, arm_course, arm_outcome_label, xmax, bands.get("A"))
+        _draw_effect_course(ax_b, effects, pooled, not_estimable, effect_label, xmax,
+                            bands.get("B"))
         fig.subplots_adjust(bottom=0.30, top=0.88, left=0.07, right=0.985)
     return fig
 
 
-def _time_axis(ax, xmax: float) -> None:
+def treatment_band_label(weeks) -> tuple[float, str]:
+    """Where the treatment band ends and its label, from the trials' treatment periods."""
+    weeks = sorted({round(float(w), 2) for w in (weeks or []) if np.isfinite(w)})
+    if not weeks:
+        return 2.0, "treatment"
+    if len(weeks) == 1:
+        return weeks[0], f"treatment\n({weeks[0]:g} weeks)"
+    return weeks[-1], f"treatment\n({weeks[0]:g}\u2013{weeks[-1]:g} weeks)"
+
+
+def _time_axis(ax, xmax: float, treatment_weeks=None) -> None:
     ax.set_xlim(-0.3, xmax)
     ax.set_xticks(np.arange(0, xmax + 0.01, 1))
     ax.set_xlabel("Weeks from the start of treatment")
-    ax.axvspan(0, 2, color="#E8E8E8", zorder=0, lw=0)
-    ax.text(1.0, 1.0, "treatment\n(2 weeks)", transform=ax.get_xaxis_transform(),
+    end, label = treatment_band_label(treatment_weeks)
+    ax.axvspan(0, end, color="#E8E8E8", zorder=0, lw=0)
+    ax.text(end / 2, 1.0, label, transform=ax.get_xaxis_transform(),
             ha="center", va="top", fontsize=7.5, color="#555555")
 
 
@@ -134,8 +185,9 @@ def _approx_handle() -> Line2D:
                   label=APPROX_HANDLE_LABEL)
 
 
-def _draw_arm_course(ax, arm_course: pd.DataFrame, ylabel: str, xmax: float) -> None:
-    _time_axis(ax, xmax)
+def _draw_arm_course(ax, arm_course: pd.DataFrame, ylabel: str, xmax: float,
+                     treatment_weeks=None) -> None:
+    _time_axis(ax, xmax, treatment_weeks)
     ax.set_title("A. Mean improvement in each arm", loc="left", fontweight="bold")
     nudge = {"treatment": -0.06, "control": 0.06}
     for (study, arm, role), rows in arm_course.groupby(["study", "arm", "role"], sort=False):
@@ -160,8 +212,9 @@ def _draw_arm_course(ax, arm_course: pd.DataFrame, ylabel: str, xmax: float) -> 
               loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1, frameon=False)
 
 
-def _draw_effect_course(ax, effects, pooled, not_estimable, ylabel, xmax) -> None:
-    _time_axis(ax, xmax)
+def _draw_effect_course(ax, effects, pooled, not_estimable, ylabel, xmax,
+                        treatment_weeks=None) -> None:
+    _time_axis(ax, xmax, treatment_weeks)
     ax.set_title("B. Between-group effect over time", loc="left", fontweight="bold")
     ax.axhline(0, color="#444444", lw=0.9)
     handles: list[Line2D] = []

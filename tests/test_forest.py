@@ -203,8 +203,15 @@ def test_favours_labels_sit_left_and_right_of_the_null_line():
 
 # ------------------------------------------------------------------ content of the figure
 
+#: The labels this review passes (forest_plot's own defaults are neutral).
+PROJECT_LABELS = dict(effect_label="Std. mean difference\nIV, Random, 95% CI",
+                      favours_left="Favours placebo", favours_right="Favours dexamethasone",
+                      arm_labels=("Dexamethasone", "Placebo"))
+
+
 def test_every_study_label_and_header_appears():
-    fig = forest_plot(running_rows(), running_summaries(), subgroup_test=SUBGROUP_TEST)
+    fig = forest_plot(running_rows(), running_summaries(), subgroup_test=SUBGROUP_TEST,
+                      **PROJECT_LABELS)
     shown = strings(fig)
     for study in running_rows()["study"]:
         assert any(s.startswith(study) for s in shown), study
@@ -216,6 +223,59 @@ def test_every_study_label_and_header_appears():
     assert [t.get_text() for t in by_gid(fig, "subgroup")] == [
         "Running injuries", "Other tendinopathy (elbow)"]
     assert any(t.get_fontweight() == "bold" for t in by_gid(fig, "subgroup"))
+
+
+def test_defaults_are_neutral_no_drug_or_side_is_assumed():
+    fig = forest_plot(running_rows(), running_summaries())
+    shown = strings(fig)
+    assert "Treatment" in shown and "Control" in shown
+    assert not any("examethasone" in t or "lacebo" in t or "Favours" in t for t in shown)
+    assert [t.get_text() for t in by_gid(fig, "favours_left") + by_gid(fig, "favours_right")] \
+        == ["", ""]
+    assert "Estimate" in shown and "95% CI" in shown
+
+
+def test_drawn_into_a_given_axes_scaled_to_its_area():
+    import matplotlib.pyplot as plt
+
+    natural = forest_plot(running_rows(), running_summaries(), **PROJECT_LABELS)
+    nat_w, nat_h = natural.get_size_inches()
+    host = plt.figure(figsize=(12, 9))
+    try:
+        box_ax = host.add_axes((0.1, 0.5, 0.8, 0.45))
+        fig = forest_plot(running_rows(), running_summaries(), ax=box_ax, **PROJECT_LABELS)
+        assert fig is host
+        assert not box_ax.axison
+        area = box_ax.get_position()
+        scale = min(area.width * 12 / nat_w, area.height * 9 / nat_h)
+        table = [a for a in host.axes if a.get_label() == "table"][0]
+        pos = table.get_position()
+        # the whole plot sits inside the area, scaled uniformly
+        assert pos.x0 >= area.x0 - 1e-9 and pos.x1 <= area.x1 + 1e-9
+        assert pos.y0 >= area.y0 - 1e-9 and pos.y1 <= area.y1 + 1e-9
+        assert pos.width * 12 == pytest.approx(scale * nat_w)
+        assert pos.height * 9 == pytest.approx(scale * nat_h)
+        sizes = [t.get_fontsize() for t in texts(host)]
+        assert min(sizes) == pytest.approx(8.5 * scale)
+        assert strings(host).count("Gudeman 1997") == 1
+    finally:
+        plt.close(host)
+
+
+@pytest.mark.parametrize("field", ["study", "note"])
+def test_overlong_texts_are_refused_with_a_message(field):
+    rows = running_rows()
+    rows.loc[1, field] = "x" * 2001
+    with pytest.raises(ValueError, match=f"rows column '{field}', row 1 has 2001 characters"):
+        forest_plot(rows, running_summaries())
+
+
+def test_a_long_word_is_cut_to_fit_its_column():
+    rows = running_rows()
+    rows.loc[0, "study"] = "W" * 150
+    fig = forest_plot(rows, running_summaries())
+    assert fig.get_size_inches()[0] < 14
+    assert_no_overlap(fig)
 
 
 def test_trial_effect_weight_and_arm_texts():

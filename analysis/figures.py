@@ -1,12 +1,16 @@
-"""Every committed figure, built from the data package alone.
+"""Every committed figure: which result goes in which figure, in the project's words.
 
-Each figure is a function ``(pkg, choices) -> FigureSpec`` holding the matplotlib
+Each figure is a function ``(tables, options) -> FigureSpec`` holding the matplotlib
 Figure and the table of exactly the numbers it plots; :func:`write_figures` saves
 ``figures/<name>.png`` (300 dpi), ``.svg`` and ``.csv``. The notebooks call the same
 functions, so a figure in a notebook and in ``figures/`` cannot differ.
 
-Analytic choices (estimator, CI method, SMD variance) are a :class:`Choices` value;
-the committed figures use the defaults.
+``tables`` is the :class:`analysis.trial_effects.ReviewTables` built once from the data
+package; ``options`` the model (:class:`analysis.meta.ModelOptions`; the committed
+figures use the defaults: REML, Wald-type 95% CI). The statistics come from
+:func:`analysis.meta.meta_analysis`; this module selects rows, orders them, and writes
+titles, labels and footnotes, each computed from the tables so that it stays true
+when a trial's numbers are added.
 """
 
 from __future__ import annotations
@@ -18,168 +22,122 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.forest import favours_labels, forest_plot
+from analysis import conventions
+from analysis.conventions import SCOPE_LABELS, SCOPE_SHORT, WINDOW_LABELS
+from analysis.meta import MEASURE_LABELS, ModelOptions, meta_analysis
 from analysis.plots import catchup_chart, figure_style, save_figure
-from analysis.pooling import pool_batch
-from analysis.timecourse import (
-    SCOPE_LABELS,
-    WINDOW_LABELS,
-    arm_time_course,
-    pooled_by_window,
-    primary_effects,
-)
-from analysis.trial_effects import continuous_effects, reported_between_group
+from analysis.timecourse import pooled_by_window, primary_effects
 
 #: Trials in the forest plots' subgroups; pooling across them is not defensible
 #: (different condition), so no overall line is drawn, only the subgroup test.
 FOREST_SCOPES = ("running_injury", "other_tendinopathy")
+#: The arms' names over the forest plots' per-arm columns.
+ARM_LABELS = (conventions.TREATMENT.capitalize(), conventions.CONTROL.capitalize())
 
+DEFAULT_OPTIONS = ModelOptions()
 
-@dataclass(frozen=True)
-class Choices:
-    """Analytic choices; the defaults are the review's primary analysis."""
-
-    method: str = "REML"
-    knha: bool = False
-    smd_vtype: str = "LS"
-    p_dist: str = "t"
-
-    @property
-    def common_effect(self) -> bool:
-        return self.method.upper() in {"FE", "EE", "CE"}
-
-    def model_text(self) -> str:
-        """RevMan's column heading: inverse variance, fixed or random, 95% CI."""
-        return f"IV, {'Fixed' if self.common_effect else 'Random'}, 95% CI"
-
-    def method_text(self) -> str:
-        ci = "Hartung\u2013Knapp CI" if self.knha else "Wald-type CI"
-        if self.common_effect:
-            return f"Common effect (inverse variance), {ci}"
-        return f"{self.method} \u03c4\u00b2, {ci}"
+#: Footnote for an SD recovered by the analysis (the code's method, not a data value).
+SD_FROM_P_NOTE = ("SD not reported: pooled SD recovered from the between-group p-value and "
+                  "group sizes (Cochrane Handbook 6.5.2.3)")
 
 
 @dataclass
 class FigureSpec:
+    """A figure, its file name (without suffix) and the table of what it plots."""
+
     name: str
     figure: Figure
     table: pd.DataFrame
     notes: list[str] = field(default_factory=list)
 
+    def _repr_png_(self):  # pragma: no cover - shown in notebooks
+        import io
 
-def _not_shown_note(pkg, shown: set[str]) -> str:
-    studies = pkg.studies
-    rest = studies[~studies["study_id"].isin(shown)]
-    if rest.empty:
-        return ""
-    labels = ", ".join(rest["label"])
-    return (f"Not shown (no outcome at these time points in the public record): {labels}; "
-            "see the effect-direction table.")
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight",
+                            facecolor="white")
+        return buffer.getvalue()
 
 
-def forest_tables(sel: pd.DataFrame, *, choices: Choices, by: str = "scope",
-                  order=FOREST_SCOPES, labels=SCOPE_LABELS):
-    """Rows, subtotal summaries and the subgroup test for one forest plot.
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith(".") else text + "."
 
-    ``sel`` holds the effect rows to show (one per trial, already filtered to one
-    measure, outcome choice and window); ``by`` names the column that defines the
-    subgroups, shown in ``order`` with ``labels``. Pools the estimable trials of each
-    subgroup (one batch call), then tests the difference between subgroup estimates
-    with the common-effect Q across subtotals (RevMan 5's test for subgroup
-    differences).
+
+def footnote_markers(sel: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Footnote letters for rows whose numbers were recovered or rest on inferred values.
+
+    The footnote of a row quotes the data's own ``_note`` of every inferred value the
+    row uses (column ``inferred`` of the effects table); an SD recovered from a p-value
+    gets the method's name. Returns (a marker per row, the footnote lines).
     """
-    sel = sel[sel[by].isin(order)]
-    sel = sel.assign(_order=sel[by].map({s: i for i, s in enumerate(order)}))
-    sel = sel.sort_values(["_order", "year", "study"]).drop(columns="_order")
-    ok = sel[sel["estimable"]]
-    summary = pd.DataFrame(columns=["group"])
-    weights = pd.Series(np.nan, index=sel.index)
-    if len(ok):
-        res = pool_batch(ok["yi"].to_numpy(float), ok["vi"].to_numpy(float),
-                         ok[by].to_numpy(), method=choices.method, knha=choices.knha)
-        summary = res.summary
-        weights.loc[ok.index] = 100.0 * res.weights
-    markers, footnotes = _markers(sel)
-    rows = pd.DataFrame({
-        "subgroup": sel[by].map(labels),
-        "study": sel["study"],
-        "mean_t": sel["mean_t"], "sd_t": sel["sd_t"], "n_t": sel["n_t"],
-        "mean_c": sel["mean_c"], "sd_c": sel["sd_c"], "n_c": sel["n_c"],
-        "estimate": sel["yi"], "ci_lb": sel["ci_lb"], "ci_ub": sel["ci_ub"],
-        "weight": weights, "estimable": sel["estimable"].astype(bool),
-        "note": sel["reason"], "marker": markers, "outcome": sel["outcome"],
-        "timepoint": sel["timepoint"], "weeks": sel["weeks"], "how": sel["how"],
-    }).reset_index(drop=True)
-    summaries = []
-    for key in order:
-        members = sel[sel[by] == key]
-        if members.empty:
-            continue
-        est = members[members["estimable"]]
-        rec = {"subgroup": labels[key], "label": "Subtotal (95% CI)",
-               "n_t": est["n_t"].sum() if len(est) else np.nan,
-               "n_c": est["n_c"].sum() if len(est) else np.nan,
-               "method": choices.method_text()}
-        s = summary[summary["group"] == key]
-        if len(s):
-            r = s.iloc[0]
-            rec.update({
-                "estimate": r["estimate"], "se": r["se"], "ci_lb": r["ci_lb"],
-                "ci_ub": r["ci_ub"], "pi_lb": r["pi_lb"], "pi_ub": r["pi_ub"],
-                "weight": 100.0, "k": int(r["k"]),
-                "tau2": np.nan if choices.common_effect else r["tau2"], "q": r["q"],
-                "q_df": r["q_df"], "q_pval": r["q_pval"], "i2": r["i2"],
-                "stat_name": "t" if choices.knha else "Z", "stat": r["stat"],
-                "stat_df": r["df"] if choices.knha else np.nan, "pval": r["pval"],
-            })
-        else:
-            rec.update({"estimate": np.nan, "se": np.nan, "ci_lb": np.nan, "ci_ub": np.nan,
-                        "pi_lb": np.nan, "pi_ub": np.nan, "weight": np.nan, "k": 0})
-        summaries.append(rec)
-    summaries = pd.DataFrame.from_records(summaries)
-    subgroup_test = None
-    est = summaries.dropna(subset=["estimate"]) if len(summaries) else summaries
-    if len(est) >= 2:
-        test = pool_batch(est["estimate"].to_numpy(float), est["se"].to_numpy(float) ** 2,
-                          method="FE", i2_method="q").summary.iloc[0]
-        subgroup_test = {"q": test["q"], "df": int(test["q_df"]), "pval": test["q_pval"],
-                         "i2": test["i2"]}
-    return rows, summaries, subgroup_test, footnotes
-
-
-def _markers(sel: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Footnote letters for rows whose numbers were recovered or inferred."""
     letters = iter("abcdefghijklmnopqrstuvwxyz")
     markers, notes = [], []
     seen: dict[tuple[str, str], str] = {}
     for _, r in sel.iterrows():
-        text = ""
+        parts = []
         if r["estimable"] and r["sd_recovered"]:
-            text = ("SD not reported: pooled SD recovered from the between-group p-value "
-                    "and group sizes (Cochrane Handbook 6.5.2.3)")
-        elif r["estimable"] and "inferred" in str(r["how"]):
-            text = ("SDs and group sizes inferred, not printed: '\u00b1' read as SD and a "
-                    "20/20 split of the 40 feet, which reproduces the Cochrane review's CI "
-                    "(so would 26/14)")
+            parts.append(SD_FROM_P_NOTE)
+        if r["estimable"] and len(r["inferred"]):
+            parts.append("inferred, not printed: " + " ".join(
+                _sentence(f"{what[:1].upper()}{what[1:]}: {note}") for what, note in r["inferred"]))
+        text = "; ".join(parts)
         key = (r["study"], text)
         if text and key not in seen:
             seen[key] = next(letters)
-            notes.append(f"{seen[key]} {r['study']}: {text}.")
+            notes.append(f"{seen[key]} {r['study']}: {_sentence(text)}")
         markers.append(seen.get(key, ""))
     return markers, notes
 
 
-def forest_figure(pkg, effects: pd.DataFrame, *, window: str, measure: str = "SMD",
-                  choices: Choices = Choices()) -> FigureSpec:
-    """Forest plot of the review's primary outcome in one time window."""
+def _forest_input(sel: pd.DataFrame, by: str, order, labels) -> pd.DataFrame:
+    """The effect rows of one forest plot, ordered, with their subgroup heading and markers."""
+    sel = sel[sel[by].isin(order)]
+    sel = sel.assign(_order=sel[by].map({s: i for i, s in enumerate(order)}))
+    sel = sel.sort_values(["_order", "year", "study"]).drop(columns="_order")
+    markers, notes = footnote_markers(sel)
+    table = pd.DataFrame({
+        "subgroup": pd.Categorical(sel[by].map(labels),
+                                   categories=[labels[k] for k in order]),
+        "study": sel["study"], "yi": sel["yi"], "vi": sel["vi"],
+        "estimable": sel["estimable"].astype(bool), "reason": sel["reason"],
+        "mean_t": sel["mean_t"], "sd_t": sel["sd_t"], "n_t": sel["n_t"],
+        "mean_c": sel["mean_c"], "sd_c": sel["sd_c"], "n_c": sel["n_c"],
+        "marker": markers, "outcome": sel["outcome"], "timepoint": sel["timepoint"],
+        "weeks": sel["weeks"], "vtype": sel["vtype"], "how": sel["how"],
+    }).reset_index(drop=True)
+    return table, notes
+
+
+FOREST_CARRY = ["outcome", "timepoint", "weeks"]
+
+
+def forest_analysis(effects: pd.DataFrame, *, window: str, measure: str = "SMD",
+                    options: ModelOptions = DEFAULT_OPTIONS):
+    """The meta-analysis behind a forest figure (the review's primary outcome in one
+    window, running injuries and the elbow trial as subgroups) and its footnotes."""
     sel = effects[(effects["measure"] == measure) & (effects["window"] == window)
                   & (effects["review_role"] == "primary")]
-    rows, summaries, sg_test, footnotes = forest_tables(sel, choices=choices)
-    direction = "higher_is_better"  # SMDs are oriented so that positive favours treatment
-    left, right = favours_labels(direction)
-    label = f"{'Std. mean' if measure == 'SMD' else 'Mean'} difference\n{choices.model_text()}"
-    footnotes = list(footnotes)
-    note = _not_shown_note(pkg, set(rows_study_ids(effects, rows)))
+    table, notes = _forest_input(sel, "scope", FOREST_SCOPES, SCOPE_LABELS)
+    ma = meta_analysis(table, by="subgroup", measure=measure, carry=FOREST_CARRY,
+                       **options.as_dict())
+    return ma, notes
+
+
+def _not_shown_note(studies: pd.DataFrame, shown: set[str]) -> str:
+    rest = studies[~studies["study"].isin(shown)]
+    if rest.empty:
+        return ""
+    return (f"Not shown (no outcome at these time points in the public record): "
+            f"{', '.join(rest['study'])}; see the effect-direction table.")
+
+
+def forest_figure(tables, *, window: str, measure: str = "SMD",
+                  options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpec:
+    """Forest plot of the review's primary outcome in one time window."""
+    ma, footnotes = forest_analysis(tables.effects, window=window, measure=measure,
+                                    options=options)
+    note = _not_shown_note(tables.studies, set(ma.studies["study"]))
     if note:
         footnotes.append(note)
     footnotes.append("Pooling across subgroups is not defensible (different conditions): "
@@ -187,44 +145,56 @@ def forest_figure(pkg, effects: pd.DataFrame, *, window: str, measure: str = "SM
     title = (f"Dexamethasone vs placebo iontophoresis: primary outcome, "
              f"{WINDOW_LABELS[window].lower()} (SMD, positive favours dexamethasone)")
     with figure_style():
-        fig = forest_plot(rows, summaries, subgroup_test=sg_test, effect_label=label,
-                          favours_left=left, favours_right=right, title=title,
-                          footnotes=footnotes)
-    table = _forest_csv(rows, summaries, sg_test)
-    return FigureSpec(f"forest_{measure.lower()}_{window}", fig, table)
+        fig = ma.forest(title=title, footnotes=footnotes,
+                        effect_label=f"{MEASURE_LABELS[measure]}\n{options.model_text()}",
+                        favours=conventions.favours_labels(conventions.HIGHER_IS_BETTER),
+                        arm_labels=ARM_LABELS)
+    return FigureSpec(f"forest_{measure.lower()}_{window}", fig, ma.to_frame())
 
 
-def rows_study_ids(effects: pd.DataFrame, rows: pd.DataFrame) -> list[str]:
-    return list(effects.loc[effects["study"].isin(rows["study"]), "study_id"].unique())
+def _scale_note(outcomes: pd.DataFrame, instrument: str, scope: str) -> str:
+    """Which trials of a scope report an instrument, computed from the outcome table."""
+    in_scope = outcomes[outcomes["scope"] == scope]
+    using = list(dict.fromkeys(in_scope.loc[in_scope["instrument"] == instrument, "study"]))
+    others = [s for s in dict.fromkeys(in_scope["study"]) if s not in using]
+    who = " and ".join(using) if len(using) <= 2 else ", ".join(using)
+    if len(using) == 1:
+        text = f"Only {who} reports this scale"
+    else:
+        text = f"{who} report this scale"
+    if others:
+        text += (f"; the other {SCOPE_SHORT.get(scope, scope)} trials "
+                 f"({', '.join(others)}) used other instruments (see the SMD forest plots)")
+    return text + "."
 
 
-def _forest_csv(rows, summaries, sg_test) -> pd.DataFrame:
-    a = rows.drop(columns=["how"]).assign(row_type="study")
-    b = summaries.assign(row_type="subtotal", study=summaries.get("label"))
-    parts = [a, b]
-    if sg_test:
-        parts.append(pd.DataFrame([{"row_type": "subgroup_difference_test",
-                                    "q": sg_test["q"], "q_df": sg_test["df"],
-                                    "q_pval": sg_test["pval"], "i2": sg_test["i2"]}]))
-    out = pd.concat(parts, ignore_index=True, sort=False)
-    first = ["row_type", "subgroup", "study"]
-    return out[first + [c for c in out.columns if c not in first]]
+def md_forest_analysis(effects: pd.DataFrame, outcomes: pd.DataFrame, *,
+                       outcome_id: str = "maryland_foot_score",
+                       options: ModelOptions = DEFAULT_OPTIONS):
+    """The MD meta-analysis on one instrument's own scale (the instrument of
+    ``outcome_id``), both windows as subgroups, with its footnotes."""
+    instrument = outcomes.loc[outcomes["outcome_id"] == outcome_id, "instrument"].iloc[0]
+    same = outcomes.loc[outcomes["instrument"] == instrument, ["study_id", "outcome_id"]]
+    keys = set(map(tuple, same.to_numpy()))
+    is_scale = [(s, o) in keys for s, o in zip(effects["study_id"], effects["outcome_id"])]
+    sel = effects[(effects["measure"] == "MD") & np.array(is_scale, dtype=bool)
+                  & effects["window"].isin(list(WINDOW_LABELS))]
+    table, notes = _forest_input(sel, "window", tuple(WINDOW_LABELS), WINDOW_LABELS)
+    ma = meta_analysis(table, by="subgroup", measure="MD", carry=FOREST_CARRY,
+                       **options.as_dict())
+    return ma, notes, sel, instrument
 
 
-def md_forest_figure(pkg, effects: pd.DataFrame, *, outcome_id: str = "maryland_foot_score",
-                     choices: Choices = Choices()) -> FigureSpec:
+def md_forest_figure(tables, *, outcome_id: str = "maryland_foot_score",
+                     options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpec:
     """MD forest plot on one shared scale (the Maryland Foot Score), both windows as
-    subgroups; the Cochrane review's re-analysed WMD is in a footnote beside it."""
-    sel = effects[(effects["measure"] == "MD") & (effects["outcome_id"] == outcome_id)
-                  & effects["window"].isin(WINDOW_LABELS)]
-    rows, summaries, _, footnotes = forest_tables(
-        sel, choices=choices, by="window", order=tuple(WINDOW_LABELS), labels=WINDOW_LABELS)
+    subgroups; printed between-group estimates (the Cochrane review's WMD) in footnotes."""
+    ma, footnotes, sel, instrument = md_forest_analysis(
+        tables.effects, tables.outcomes, outcome_id=outcome_id, options=options)
     outcome = sel["outcome"].iloc[0]
     direction = sel["direction"].iloc[0]
-    left, right = favours_labels(direction)
-    cochrane = reported_between_group(pkg)
-    cochrane = cochrane[cochrane["outcome_id"] == outcome_id]
-    for _, r in cochrane.iterrows():
+    reported = tables.reported[tables.reported["outcome_id"].isin(sel["outcome_id"])]
+    for _, r in reported.iterrows():
         mine = sel[(sel["study_id"] == r["study_id"]) & (sel["timepoint_id"] == r["timepoint_id"])]
         computed = (f"; the abstract's means give {float(mine['yi'].iloc[0]):.2f}"
                     if len(mine) and mine["estimable"].iloc[0] else "")
@@ -233,35 +203,41 @@ def md_forest_figure(pkg, effects: pd.DataFrame, *, outcome_id: str = "maryland_
             f"{r['ci_upper']:.2f}] ({r['estimate_status']}) for {r['study']}, "
             f"{mine['timepoint'].iloc[0] if len(mine) else r['timepoint_id']}{computed}. "
             "Unresolved, so both are reported.")
-    footnotes.append("Only Gudeman 1997 reports this scale; the other running-injury trials "
-                     "used other instruments (see the SMD forest plots).")
+    scopes = list(dict.fromkeys(sel["scope"]))
+    for scope in scopes:
+        footnotes.append(_scale_note(tables.outcomes, instrument, scope))
     with figure_style():
-        fig = forest_plot(rows, summaries, effect_label=f"Mean difference\n{choices.model_text()}",
-                          favours_left=left, favours_right=right,
-                          title=f"{outcome}: mean difference, dexamethasone vs placebo",
-                          footnotes=footnotes)
-    return FigureSpec(f"forest_md_{outcome_id}", fig, _forest_csv(rows, summaries, None))
+        fig = ma.forest(title=f"{outcome}: mean difference, dexamethasone vs placebo",
+                        footnotes=footnotes,
+                        effect_label=f"Mean difference\n{options.model_text()}",
+                        favours=conventions.favours_labels(direction), arm_labels=ARM_LABELS)
+    return FigureSpec(f"forest_md_{outcome_id}", fig, ma.to_frame())
 
 
-def catchup_figure(pkg, effects: pd.DataFrame, choices: Choices = Choices()) -> FigureSpec:
+def catchup_figure(tables, options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpec:
     """The catch-up-at-one-month chart (panels A and B) and its numbers."""
-    arms = arm_time_course(pkg)
+    effects = tables.effects
+    arms = tables.arm_course
     prim = primary_effects(effects, "SMD")
     est = prim[prim["estimable"]]
     eff = pd.DataFrame({
-        "study": est["study"], "group": est["scope"].map(_short_scope),
+        "study": est["study"], "group": est["scope"].map(SCOPE_SHORT),
         "weeks": est["weeks"], "weeks_approximate": est["weeks_approximate"],
         "estimate": est["yi"], "ci_lb": est["ci_lb"], "ci_ub": est["ci_ub"],
         "separated": est["scope"] != "running_injury",
     })
-    pooled = pooled_by_window(effects, measure="SMD", method=choices.method, knha=choices.knha)
+    pooled = pooled_by_window(effects, measure="SMD", options=options)
     pooled = pooled[(pooled["scope"] == "running_injury") & pooled["estimate"].notna()]
     ne_all = effects[(effects["measure"] == "SMD") & (effects["review_role"] == "primary")
                      & ~effects["estimable"] & (effects["window"] != "baseline")]
     ne = ne_all.drop_duplicates(["study", "weeks"]).rename(columns={"timepoint": "label"})[
         ["study", "weeks", "weeks_approximate", "label"]]
+    studies = tables.studies.set_index("study")["weeks_of_treatment"]
+    drawn_b = list(dict.fromkeys(list(eff["study"]) + list(ne["study"])))
+    bands = {"A": studies.reindex(list(dict.fromkeys(arms["study"]))).dropna().tolist(),
+             "B": studies.reindex(drawn_b).dropna().tolist()}
     fig = catchup_chart(arms, eff, pooled[["window", "weeks", "estimate", "ci_lb", "ci_ub", "k"]],
-                        ne)
+                        ne, treatment_weeks=bands)
     table = pd.concat([
         arms.assign(panel="A", quantity="mean change from baseline")[
             ["panel", "quantity", "study", "arm", "weeks", "weeks_approximate", "mean",
@@ -275,19 +251,13 @@ def catchup_figure(pkg, effects: pd.DataFrame, choices: Choices = Choices()) -> 
     return FigureSpec("catchup_one_month", fig, table)
 
 
-def _short_scope(scope: str) -> str:
-    return {"running_injury": "running injury", "other_tendinopathy": "elbow, comparison"}.get(
-        scope, scope)
-
-
-def all_figures(pkg, choices: Choices = Choices()) -> list[FigureSpec]:
+def all_figures(tables, options: ModelOptions = DEFAULT_OPTIONS) -> list[FigureSpec]:
     """Every figure of the review, in reading order."""
-    effects = continuous_effects(pkg, smd_vtype=choices.smd_vtype, p_dist=choices.p_dist)
     return [
-        forest_figure(pkg, effects, window="end_of_treatment", choices=choices),
-        forest_figure(pkg, effects, window="about_one_month", choices=choices),
-        md_forest_figure(pkg, effects, choices=choices),
-        catchup_figure(pkg, effects, choices=choices),
+        forest_figure(tables, window="end_of_treatment", options=options),
+        forest_figure(tables, window="about_one_month", options=options),
+        md_forest_figure(tables, options=options),
+        catchup_figure(tables, options=options),
     ]
 
 
@@ -297,15 +267,13 @@ def write_table(table: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def write_figures(pkg, out_dir: Path | str = "figures", choices: Choices = Choices()) -> list[Path]:
+def write_figures(tables, out_dir: Path | str = "figures",
+                  options: ModelOptions = DEFAULT_OPTIONS) -> list[Path]:
     """Build every figure and write PNG, SVG and the CSV of its numbers; return the paths."""
-    import matplotlib.pyplot as plt
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for spec in all_figures(pkg, choices):
+    for spec in all_figures(tables, options):
         written += save_figure(spec.figure, out_dir / spec.name)
         written.append(write_table(spec.table, out_dir / f"{spec.name}.csv"))
-        plt.close(spec.figure)
     return written

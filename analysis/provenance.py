@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-STATUSES = ("reported", "secondary", "inferred", "missing")
+from analysis.data import STATUS_VALUES as STATUSES
 
 #: The key columns that identify a row of each table.
 KEYS = {

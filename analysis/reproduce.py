@@ -4,11 +4,17 @@ Steps, each with a progress line: validate the data package; compute effect size
 pool; write every figure (PNG, SVG and the CSV of its numbers) into ``figures/``;
 execute every notebook headless with nbclient into ``build/notebooks/`` (also as HTML).
 Any failure stops the run with a non-zero exit and the failing step named.
+
+The notebooks read the data folder given with ``--data``: it reaches their kernels as
+the environment variable ``DEXA_MA_DATA`` (see :func:`analysis.paths.data_dir`). Their
+kernels draw figures inline (``MPLBACKEND`` is set to the inline backend for them), so
+every plot is stored in the executed notebook as an image and shown in the HTML.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,9 +35,23 @@ def _step(number: int, total: int, text: str) -> float:
     return time.perf_counter()
 
 
-def execute_notebooks(notebooks: list[Path], out_dir: Path, *, timeout: int = 600) -> list[Path]:
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def kernel_environment(data_dir: Path | None = None) -> dict[str, str]:
+    """The environment of a notebook kernel: figures inline, and the data folder to read."""
+    env = dict(os.environ)
+    env["MPLBACKEND"] = INLINE_BACKEND
+    if data_dir is not None:
+        env["DEXA_MA_DATA"] = str(Path(data_dir).resolve())
+    return env
+
+
+def execute_notebooks(notebooks: list[Path], out_dir: Path, *, timeout: int = 600,
+                      data_dir: Path | None = None) -> list[Path]:
     """Execute each notebook in its own folder and write the executed copy and HTML.
 
+    The kernels read ``data_dir`` (default: the project's ``data/``) and draw inline.
     Raises ``RuntimeError`` naming the notebook and cell when a cell fails.
     """
     import nbformat
@@ -50,7 +70,7 @@ def execute_notebooks(notebooks: list[Path], out_dir: Path, *, timeout: int = 60
                                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
-            client.execute()
+            client.execute(env=kernel_environment(data_dir))
         except CellExecutionError as exc:
             raise RuntimeError(f"notebook {path.name} failed:\n{exc}") from None
         target = out_dir / path.name
@@ -74,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from analysis.data import DataValidationError, load_package
     from analysis.figures import write_figures
+    from analysis.trial_effects import review_tables
 
     total = 3 if args.skip_notebooks else 4
     start = time.perf_counter()
@@ -87,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"      ok ({time.perf_counter() - t:.1f} s)")
 
     t = _step(2, total, "computing effect sizes, pooling, drawing figures")
-    written = write_figures(pkg, args.figures)
+    written = write_figures(review_tables(pkg), args.figures)
     print(f"      {len(written)} files ({time.perf_counter() - t:.1f} s)")
 
     t = _step(3, total, f"figures written to {_shown(args.figures)}")
@@ -98,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         t = _step(4, total, "executing notebooks")
         notebooks = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
         try:
-            nb_written = execute_notebooks(notebooks, BUILD_DIR / "notebooks")
+            nb_written = execute_notebooks(notebooks, BUILD_DIR / "notebooks",
+                                           data_dir=args.data)
         except RuntimeError as exc:
             print(exc, file=sys.stderr)
             print("reproduce: stopped, a notebook failed", file=sys.stderr)

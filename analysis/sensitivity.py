@@ -7,7 +7,9 @@
   result changes if feet of one patient are correlated (design effect).
 
 Both take plain numbers and call :mod:`analysis.effect_sizes` and
-:mod:`analysis.pooling`; no formula is repeated here.
+:mod:`analysis.pooling`; no formula is repeated here. The functions that apply them to
+the review take the plain tables of :mod:`analysis.trial_effects` (the effects table and
+the study table), never the data package.
 """
 
 from __future__ import annotations
@@ -15,13 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis import conventions
 from analysis import effect_sizes as es
 from analysis.pooling import pool_batch
-
-
-def _conclusion(ci_lb: np.ndarray, ci_ub: np.ndarray) -> np.ndarray:
-    return np.where(ci_lb > 0, "favours dexamethasone",
-                    np.where(ci_ub < 0, "favours placebo", "no clear difference"))
 
 
 def threshold_analysis(yi, vi, n_t: float, n_c: float, *, method: str = "FE",
@@ -50,7 +48,7 @@ def threshold_analysis(yi, vi, n_t: float, n_c: float, *, method: str = "FE",
     groups = np.repeat(np.arange(m), k + 1)
     res = pool_batch(all_y, all_v, groups, method=method).summary
     g = np.ravel(hyp.yi)
-    concl = _conclusion(res["ci_lb"].to_numpy(), res["ci_ub"].to_numpy())
+    concl = conventions.verdict(res["ci_lb"].to_numpy(), res["ci_ub"].to_numpy())
     change = np.flatnonzero(concl[1:] != concl[:-1]) + 1
     starts = np.concatenate([[0], change])
     ends = np.concatenate([change - 1, [m - 1]])
@@ -76,63 +74,45 @@ def unit_of_analysis(m1, sd1, n1, m2, sd2, n2, *, n_units: float, n_patients,
             eff = es.hedges_g(m1, sd1, n1 / de, m2, sd2, n2 / de, vtype=smd_vtype)
             y, v = float(np.ravel(eff.yi)[0]), float(np.ravel(eff.vi)[0])
             se = np.sqrt(v)
+            z = conventions.z_quantile(0.95)
             rows.append({"patients": float(patients), "feet_per_patient": cluster, "icc": r,
                          "design_effect": de, "n_t_effective": n1 / de,
                          "n_c_effective": n2 / de, "yi": y, "se": se,
-                         "ci_lb": y - 1.959963984540054 * se,
-                         "ci_ub": y + 1.959963984540054 * se})
+                         "ci_lb": y - z * se, "ci_ub": y + z * se})
     return pd.DataFrame.from_records(rows)
-
-
-def effect_size_variants(pkg, *, vtypes=("LS", "UB", "RevMan5"), p_dists=("t", "normal")):
-    """The review's primary SMDs under each named SMD-variance formula and p-value
-    distribution, side by side (one row per trial × time point × choice)."""
-    from analysis.trial_effects import continuous_effects
-
-    parts = []
-    for vtype in vtypes:
-        for p_dist in p_dists:
-            eff = continuous_effects(pkg, smd_vtype=vtype, p_dist=p_dist)
-            eff = eff[(eff["measure"] == "SMD") & eff["estimable"]
-                      & (eff["review_role"] == "primary")]
-            if p_dist != p_dists[0] and not eff["sd_recovered"].any():
-                continue
-            parts.append(eff.assign(smd_variance=vtype, p_to_se=p_dist)[
-                ["study", "timepoint", "smd_variance", "p_to_se", "sd_recovered", "yi", "vi",
-                 "ci_lb", "ci_ub"]])
-    out = pd.concat(parts, ignore_index=True)
-    # the p-value distribution only matters where an SD was recovered from a p-value
-    keep = out["sd_recovered"] | (out["p_to_se"] == p_dists[0])
-    return out[keep].sort_values(["study", "timepoint", "smd_variance", "p_to_se"]).reset_index(drop=True)
 
 
 def estimator_sensitivity(effects: pd.DataFrame, *, methods=("FE", "DL", "REML", "PM", "SJ"),
                           knha=(False, True)) -> pd.DataFrame:
     """Pooled primary SMD per scope × window under each τ² estimator and CI method.
 
-    One :func:`analysis.timecourse.pooled_by_window` call (one batch) per choice; the
-    rows say how many trials were estimable and how many were not.
+    The model is fitted once (:func:`analysis.timecourse.window_meta_analysis`) and
+    refitted under each choice; the rows say how many trials were estimable and how many
+    were not.
     """
-    from analysis.timecourse import pooled_by_window
+    from analysis.timecourse import window_meta_analysis
 
+    base = window_meta_analysis(effects, measure="SMD")
     parts = []
     for method in methods:
         for hk in knha:
             if method == "FE" and hk:
                 continue
-            res = pooled_by_window(effects, measure="SMD", method=method, knha=hk)
-            parts.append(res.assign(method=method, knha=hk))
+            res = base.refit(method=method, knha=hk).pooled
+            parts.append(res.assign(method=method, knha=hk, k_estimable=res["k"]))
     cols = ["scope", "window", "method", "knha", "k_estimable", "k_total", "estimate",
             "ci_lb", "ci_ub", "tau2", "i2", "pval"]
     return pd.concat(parts, ignore_index=True)[cols]
 
 
-def thresholds_for_missing_trials(pkg, effects: pd.DataFrame, *,
+def thresholds_for_missing_trials(effects: pd.DataFrame, studies: pd.DataFrame, *,
                                   methods=("FE", "REML")) -> pd.DataFrame:
     """Threshold analysis for each running-injury trial that is not estimable.
 
-    For each such trial and window, its group sizes come from ``arms.csv`` (randomised
-    n, with their status). Where they are missing (Osborne & Allison 2006: 42 feet in
+    For each such trial and window, its group sizes are the randomised n of its
+    treatment and control arms (``studies``: the study table of
+    :func:`analysis.trial_effects.study_table`, columns ``n_t``, ``n_c`` with their
+    status). Where they are missing (Osborne & Allison 2006: 42 feet in
     three arms, split not public), an equal split of the analysed units across the arms
     is used and the row says it is an assumption. The output lists the stretches of
     the hypothetical SMD over which the pooled conclusion holds
@@ -142,7 +122,7 @@ def thresholds_for_missing_trials(pkg, effects: pd.DataFrame, *,
 
     prim = primary_effects(effects, "SMD")
     prim = prim[prim["scope"] == "running_injury"]
-    studies = pkg.studies.set_index("study_id")
+    studies = studies.set_index("study_id")
     rows = []
     for (study_id, window), grp in prim.groupby(["study_id", "window"], sort=False):
         if grp["estimable"].any():
@@ -150,38 +130,35 @@ def thresholds_for_missing_trials(pkg, effects: pd.DataFrame, *,
         others = prim[(prim["window"] == window) & prim["estimable"]]
         if others.empty:
             continue
-        arms = pkg.arms[pkg.arms["study_id"] == study_id]
-        t = arms[arms["role"] == "treatment"].iloc[0]
-        c = arms[arms["role"] == "control"].iloc[0]
-        if pd.notna(t["n_randomised"]) and pd.notna(c["n_randomised"]):
-            n_t, n_c = float(t["n_randomised"]), float(c["n_randomised"])
-            basis = f"n randomised {n_t:g}/{n_c:g} ({t['n_randomised_status']})"
+        s = studies.loc[study_id]
+        if pd.notna(s["n_t"]) and pd.notna(s["n_c"]):
+            n_t, n_c = float(s["n_t"]), float(s["n_c"])
+            basis = f"n randomised {n_t:g}/{n_c:g} ({s['n_t_status']})"
         else:
-            units = studies.loc[study_id, "units_analysed_n"]
-            if pd.isna(units):
+            units = s["units_analysed_n"]
+            if pd.isna(units) or not s["n_arms"]:
                 continue
-            n_t = n_c = float(units) / len(arms)
-            unit = {"foot": "feet", "patient": "patients"}.get(
-                studies.loc[study_id, "unit_of_analysis"], "units")
+            arms_n = int(s["n_arms"])
+            n_t = n_c = float(units) / arms_n
+            unit = {"foot": "feet", "patient": "patients"}.get(s["unit_of_analysis"], "units")
             basis = (f"assumption: {units:g} {unit} "
-                     f"split equally over {len(arms)} arms ({n_t:g} each); the split is not public")
+                     f"split equally over {arms_n} arms ({n_t:g} each); the split is not public")
         for method in methods:
             res = threshold_analysis(others["yi"], others["vi"], n_t, n_c, method=method,
                                      smd_vtype=others["vtype"].iloc[0])
-            rows.append(res.assign(study=studies.loc[study_id, "label"], window=window,
-                                   group_sizes=basis))
+            rows.append(res.assign(study=s["label"], window=window, group_sizes=basis))
     cols = ["study", "window", "method", "group_sizes", "g_from", "g_to", "conclusion",
             "g_from_is_grid_end", "g_to_is_grid_end"]
     return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
 
 
-def foot_level_sensitivity(pkg, effects: pd.DataFrame, *, icc=(0.0, 0.5, 1.0)) -> pd.DataFrame:
+def foot_level_sensitivity(effects: pd.DataFrame, studies: pd.DataFrame, *,
+                           icc=(0.0, 0.5, 1.0)) -> pd.DataFrame:
     """:func:`unit_of_analysis` for every trial that randomised feet and has arm data.
 
     Patient counts: the one in ``studies.csv`` where there is one (with its status), and
     the extreme of every patient contributing both feet (units / 2).
     """
-    studies = pkg.studies
     feet = studies[studies["unit_of_randomisation"] == "foot"]
     parts = []
     for _, s in feet.iterrows():
@@ -195,7 +172,7 @@ def foot_level_sensitivity(pkg, effects: pd.DataFrame, *, icc=(0.0, 0.5, 1.0)) -
         if pd.notna(s["patients_n"]):
             patients.insert(0, float(s["patients_n"]))
         for _, e in sel.iterrows():
-            sign = -1.0 if e["direction"] == "higher_is_worse" else 1.0
+            sign = conventions.smd_sign(e["direction"])
             res = unit_of_analysis(e["mean_t"], e["sd_t"], e["n_t"], e["mean_c"], e["sd_c"],
                                    e["n_c"], n_units=float(units), n_patients=patients, icc=icc,
                                    smd_vtype=e["vtype"])

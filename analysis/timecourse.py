@@ -2,8 +2,8 @@
 
 Question: does dexamethasone iontophoresis speed recovery (an effect at the end of
 treatment) and does the placebo group catch up by about one month (the effect shrinks
-towards zero)? Everything here works on the tables of :mod:`analysis.trial_effects` and
-the data package; nothing is read from disk.
+towards zero)? Everything here works on the tables of :mod:`analysis.trial_effects`
+(never on the data package) and pools with :func:`analysis.meta.meta_analysis`.
 
 Time windows come from ``timepoints.csv`` (column ``window``): ``end_of_treatment``
 and ``about_one_month`` (Gudeman's "one month after the end of treatment", Nirschl's
@@ -16,58 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.pooling import pool_batch
-from analysis.trial_effects import resolve_group_size
+from analysis import conventions
+from analysis.conventions import SCOPE_LABELS, WINDOW_LABELS, WINDOWS
+from analysis.meta import MetaAnalysis, ModelOptions, meta_analysis
 
-WINDOWS = ("end_of_treatment", "about_one_month")
-WINDOW_LABELS = {
-    "end_of_treatment": "End of treatment",
-    "about_one_month": "About one month after treatment",
-}
-SCOPE_LABELS = {
-    "running_injury": "Running injuries",
-    "other_tendinopathy": "Other tendinopathy (elbow; separate comparison)",
-    "unspecified_tendinopathy": "Tendinopathy, site not named",
-}
-
-
-def arm_time_course(pkg, *, level: float = 0.95) -> pd.DataFrame:
-    """Mean change of each arm at each time point, with a t-based CI, where the record
-    gives arm means, SDs and group sizes (the review's primary outcomes only).
-
-    CI = mean ± t(1 − α/2, n − 1) · SD / √n, the usual CI of a single mean; n is the
-    arm's n at that time point, else its n analysed, else n randomised (as
-    :mod:`analysis.trial_effects`).
-    """
-    defs = pkg.outcome_definitions
-    primary = defs[(defs["review_role"] == "primary") & (defs["kind"] == "change_from_baseline")]
-    keys = ["study_id", "outcome_id"]
-    obs = pkg.outcomes.merge(primary[keys + ["name"]], on=keys)
-    obs = obs[obs["mean"].notna() & obs["sd"].notna()]
-    obs = obs.merge(pkg.timepoints, on=["study_id", "timepoint_id"])
-    arms = pkg.arms.set_index(["study_id", "arm_id"])
-    labels = pkg.studies.set_index("study_id")["label"]
-    records = []
-    for _, r in obs.iterrows():
-        arm = arms.loc[(r["study_id"], r["arm_id"])]
-        n = resolve_group_size(r, arm)
-        if n is None:
-            continue
-        half = stats.t.ppf(0.5 + level / 2, n.value - 1) * r["sd"] / np.sqrt(n.value)
-        records.append({
-            "study_id": r["study_id"], "study": labels[r["study_id"]],
-            "outcome": r["name"], "arm": _arm_name(arm), "role": arm["role"],
-            "timepoint_id": r["timepoint_id"], "window": r["window"],
-            "weeks": float(r["weeks_from_start"]),
-            "weeks_approximate": bool(r["weeks_approximate"]),
-            "mean": float(r["mean"]), "sd": float(r["sd"]), "n": n.value,
-            "ci_lb": float(r["mean"] - half), "ci_ub": float(r["mean"] + half),
-        })
-    return pd.DataFrame.from_records(records)
-
-
-def _arm_name(arm: pd.Series) -> str:
-    return {"treatment": "dexamethasone", "control": "placebo"}.get(arm["role"], arm.name[1])
+__all__ = ["WINDOWS", "WINDOW_LABELS", "SCOPE_LABELS", "primary_effects",
+           "window_meta_analysis", "pooled_by_window", "catch_up", "change_in_effect",
+           "summary_sentences", "model_sentence"]
 
 
 def primary_effects(effects: pd.DataFrame, measure: str = "SMD") -> pd.DataFrame:
@@ -77,30 +32,33 @@ def primary_effects(effects: pd.DataFrame, measure: str = "SMD") -> pd.DataFrame
     return sel.reset_index(drop=True)
 
 
-def pooled_by_window(effects: pd.DataFrame, *, measure: str = "SMD", method: str = "REML",
-                     knha: bool = False) -> pd.DataFrame:
-    """Pool the estimable primary effects within each scope × window (one batch call).
+def window_meta_analysis(effects: pd.DataFrame, *, measure: str = "SMD",
+                         options: ModelOptions = ModelOptions()) -> MetaAnalysis:
+    """The primary effects pooled within each scope × window (one batch call).
 
-    Returns one row per scope × window that has at least one estimable trial, with the
-    pooling summary of :func:`analysis.pooling.pool_batch` and the counts of trials
-    that were and were not estimable.
+    Trials that are not estimable are kept (``k_total`` counts them, ``k`` does not).
     """
     prim = primary_effects(effects, measure)
-    ok = prim[prim["estimable"]]
-    counts = prim.groupby(["scope", "window"]).agg(
-        k_total=("study_id", "size"), k_estimable=("estimable", "sum")).reset_index()
-    if ok.empty:
-        return counts.assign(estimate=np.nan)
-    keys = ok["scope"] + "|" + ok["window"]
-    res = pool_batch(ok["yi"].to_numpy(float), ok["vi"].to_numpy(float), keys.to_numpy(),
-                     method=method, knha=knha)
-    summary = res.summary.copy()
-    summary[["scope", "window"]] = summary["group"].str.split("|", expand=True)
-    summary = summary.drop(columns="group")
-    weeks = ok.groupby(["scope", "window"])["weeks"].mean().rename("weeks").reset_index()
-    out = counts.merge(summary, on=["scope", "window"], how="left").merge(
-        weeks, on=["scope", "window"], how="left")
-    return out
+    if prim.empty:
+        raise ValueError(f"no primary {measure} rows in the windows {WINDOWS}")
+    return meta_analysis(prim, by=["scope", "window"], note="reason", measure=measure,
+                         carry=["study_id", "weeks"], **options.as_dict())
+
+
+def pooled_by_window(effects: pd.DataFrame, *, measure: str = "SMD",
+                     options: ModelOptions = ModelOptions()) -> pd.DataFrame:
+    """:meth:`window_meta_analysis`'s pooled table, one row per scope × window, with
+    ``k_estimable`` (= ``k``), ``k_total`` and ``weeks`` (the mean time point of the
+    estimable trials, for placing the pooled estimate on a time axis)."""
+    ma = window_meta_analysis(effects, measure=measure, options=options)
+    pooled = ma.pooled
+    studies = ma.studies
+    est = studies[studies["estimable"]]
+    weeks = est.groupby(["scope", "window"])["weeks"].mean()
+    keys = list(zip(pooled["scope"], pooled["window"]))
+    pooled["weeks"] = [weeks.get(k, np.nan) for k in keys]
+    pooled["k_estimable"] = pooled["k"]
+    return pooled
 
 
 def catch_up(effects: pd.DataFrame) -> pd.DataFrame:
@@ -149,16 +107,25 @@ def change_in_effect(yi_1: float, vi_1: float, yi_2: float, vi_2: float,
     diff = yi_2 - yi_1
     var = vi_1 + vi_2 - 2 * r * np.sqrt(vi_1 * vi_2)
     se = np.sqrt(var)
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = conventions.z_quantile(level)
     return pd.DataFrame({"assumed_correlation": r, "change": diff, "se": se,
                          "ci_lb": diff - z * se, "ci_ub": diff + z * se,
                          "pval": 2 * stats.norm.sf(np.abs(diff) / se)})
 
 
-def summary_sentences(effects: pd.DataFrame, *, method: str = "REML") -> list[str]:
+def model_sentence(options: ModelOptions = ModelOptions()) -> str:
+    """The model behind the summary sentences, in words (for the README's results)."""
+    model = ("common effect (inverse variance)" if options.common_effect
+             else f"random effects, \u03c4\u00b2 by {options.method}")
+    return (f"SMD = Hedges' g, positive favours {conventions.TREATMENT}; {model}, "
+            f"{options.ci_method} {options.level_text} CI.")
+
+
+def summary_sentences(effects: pd.DataFrame, *,
+                      options: ModelOptions = ModelOptions()) -> list[str]:
     """Plain-language statements of the pooled primary SMD per scope and window,
     written from the numbers (so they stay true when data are added)."""
-    pooled = pooled_by_window(effects, measure="SMD", method=method)
+    pooled = pooled_by_window(effects, measure="SMD", options=options)
     out = []
     for _, r in pooled.iterrows():
         where = f"{SCOPE_LABELS.get(r['scope'], r['scope'])}, {WINDOW_LABELS[r['window']].lower()}"
@@ -167,12 +134,9 @@ def summary_sentences(effects: pd.DataFrame, *, method: str = "REML") -> list[st
         if not np.isfinite(r["estimate"]):
             out.append(f"{where}: no trial estimable{tail}.")
             continue
-        if r["ci_lb"] > 0:
-            verdict = "favours dexamethasone"
-        elif r["ci_ub"] < 0:
-            verdict = "favours placebo"
-        else:
-            verdict = "no clear difference (the CI includes zero)"
+        verdict = conventions.verdict(r["ci_lb"], r["ci_ub"])
+        if verdict == conventions.NO_CLEAR_DIFFERENCE:
+            verdict += " (the CI includes zero)"
         out.append(f"{where}: SMD {r['estimate']:.2f} [{r['ci_lb']:.2f}, {r['ci_ub']:.2f}] "
                    f"from {int(r['k_estimable'])} trial(s){tail}: {verdict}.")
     return out

@@ -30,9 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis import conventions
 from analysis import effect_sizes as es
-
-STATUS_ORDER = ("reported", "secondary", "inferred", "missing")
 
 #: Reason shown for a trial with no usable number.
 NO_PUBLIC_NUMBERS = "Not estimable \u2014 no numbers in the public record"
@@ -42,7 +41,7 @@ EFFECT_COLUMNS = [
     "direction", "kind", "timepoint_id", "timepoint", "window", "weeks",
     "weeks_approximate", "measure", "vtype", "mean_t", "sd_t", "n_t", "mean_c", "sd_c",
     "n_c", "yi", "vi", "se", "ci_lb", "ci_ub", "estimable", "sd_recovered", "how",
-    "reason",
+    "reason", "inferred",
 ]
 
 
@@ -50,10 +49,19 @@ EFFECT_COLUMNS = [
 class _Resolved:
     value: float
     how: str
+    inferred: tuple[tuple[str, str], ...] = ()
 
 
 def _finite(x) -> bool:
     return x is not None and not (isinstance(x, float) and np.isnan(x)) and pd.notna(x)
+
+
+def _inferred(row: pd.Series, field: str, what: str) -> tuple[tuple[str, str], ...]:
+    """``((what, note),)`` when the row's ``field`` is inferred, with the data's own note."""
+    if row.get(f"{field}_status") == "inferred":
+        note = row.get(f"{field}_note")
+        return ((what, str(note) if _finite(note) else ""),)
+    return ()
 
 
 def _status_phrase(row: pd.Series, field: str) -> str:
@@ -78,26 +86,30 @@ def resolve_group_size(outcome_row: pd.Series | None, arm_row: pd.Series) -> _Re
     """Group size at a time point: outcome n, else arm n analysed, else n randomised."""
     if outcome_row is not None and _finite(outcome_row.get("n")):
         return _Resolved(float(outcome_row["n"]),
-                         f"n at this time point ({_status_phrase(outcome_row, 'n')})")
+                         f"n at this time point ({_status_phrase(outcome_row, 'n')})",
+                         _inferred(outcome_row, "n", "group sizes"))
     for field, words in (("n_analysed", "n analysed"), ("n_randomised", "n randomised")):
         if _finite(arm_row.get(field)):
             return _Resolved(float(arm_row[field]),
-                             f"{words} of the arm ({_status_phrase(arm_row, field)})")
+                             f"{words} of the arm ({_status_phrase(arm_row, field)})",
+                             _inferred(arm_row, field, f"group sizes ({words})"))
     return None
 
 
-def _arm_sd(row: pd.Series, n: float) -> tuple[float, str] | None:
-    """The arm's SD as reported, or recovered from its SE or 95% CI."""
+def _arm_sd(row: pd.Series, n: float) -> tuple[float, str, tuple] | None:
+    """The arm's SD as reported, or recovered from its SE or 95% CI; with the notes of
+    any inferred value it rests on."""
     if _finite(row.get("sd")):
-        return float(row["sd"]), f"SD {_status_phrase(row, 'sd')}"
+        return float(row["sd"]), f"SD {_status_phrase(row, 'sd')}", _inferred(row, "sd", "SD")
     if _finite(row.get("se")):
         d = es.sd_from_se(float(row["se"]), n)
-        return float(d.value), d.how
+        return float(d.value), d.how, _inferred(row, "se", "SE")
     if _finite(row.get("ci_lower")) and _finite(row.get("ci_upper")):
         se = es.se_from_ci(float(row["ci_lower"]), float(row["ci_upper"]), level=0.95,
                            dist="t", n=n)
         sd = es.sd_from_se(float(se.value), n)
-        return float(sd.value), f"{se.how}; {sd.how}"
+        return (float(sd.value), f"{se.how}; {sd.how}",
+                _inferred(row, "ci_lower", "CI") + _inferred(row, "ci_upper", "CI"))
     return None
 
 
@@ -163,7 +175,12 @@ def continuous_effects(pkg, *, smd_vtype: str = "LS", p_dist: str = "t") -> pd.D
 def _not_estimable(reason: str, **known) -> dict:
     return dict({"estimable": False, "reason": reason, "how": "", "sd_recovered": False,
                  "yi": np.nan, "vi": np.nan, "se": np.nan, "ci_lb": np.nan,
-                 "ci_ub": np.nan}, **known)
+                 "ci_ub": np.nan, "inferred": ()}, **known)
+
+
+def _unique(pairs) -> tuple[tuple[str, str], ...]:
+    """Inferred-value notes without repeats, in order (the same note of both arms once)."""
+    return tuple(dict.fromkeys(pairs))
 
 
 def _exact_p(bg: pd.Series | None) -> bool:
@@ -194,6 +211,7 @@ def _one_effect(measure, t_row, c_row, t_arm, c_arm, bg, definition, smd_vtype, 
                               **known)
     m1, m2 = float(t_row["mean"]), float(c_row["mean"])
     n1, n2 = n_t.value, n_c.value
+    inferred = list(_inferred(t_row, "mean", "means") + _inferred(c_row, "mean", "means"))
     how = [f"means {_status_phrase(t_row, 'mean')}",
            f"n = {n1:g}/{n2:g}: {n_t.how}" + ("" if n_t.how == n_c.how else f"; {n_c.how}")]
     sd1 = _arm_sd(t_row, n1)
@@ -202,6 +220,7 @@ def _one_effect(measure, t_row, c_row, t_arm, c_arm, bg, definition, smd_vtype, 
     if sd1 is not None and sd2 is not None:
         s1, s2 = sd1[0], sd2[0]
         how.append(sd1[1] if sd1[1] == sd2[1] else f"{sd1[1]} / {sd2[1]}")
+        inferred += list(sd1[2] + sd2[2])
         if measure == "MD":
             eff = es.mean_difference(m1, s1, n1, m2, s2, n2, vtype="LS")
         else:
@@ -215,6 +234,7 @@ def _one_effect(measure, t_row, c_row, t_arm, c_arm, bg, definition, smd_vtype, 
     elif _exact_p(bg):
         p = float(bg["p_value"])
         md = m1 - m2
+        inferred += list(_inferred(bg, "p_value", "p-value"))
         se_d = es.se_of_difference_from_p(md, p, n1, n2, dist=p_dist)
         sd_p = es.pooled_sd_from_se_of_difference(float(se_d.value), n1, n2)
         sd_recovered = True
@@ -233,13 +253,16 @@ def _one_effect(measure, t_row, c_row, t_arm, c_arm, bg, definition, smd_vtype, 
     else:
         reason = "Not estimable \u2014 SD missing and no exact p-value to recover it"
         return _not_estimable(reason, **known)
-    if measure == "SMD" and definition["direction"] == "higher_is_worse":
-        yi = -yi
-        how.append("sign reversed so that positive favours dexamethasone (higher is worse)")
+    if measure == "SMD" and conventions.smd_sign(definition["direction"]) < 0:
+        yi = conventions.oriented_smd(yi, definition["direction"])
+        how.append(f"sign reversed so that positive favours {conventions.TREATMENT} "
+                   "(higher is worse)")
+    inferred += list(n_t.inferred + n_c.inferred)
     se = float(np.sqrt(vi))
-    z = 1.959963984540054
+    z = conventions.z_quantile(0.95)
     return dict(known, estimable=True, reason="", sd_recovered=sd_recovered, yi=yi, vi=vi,
-                se=se, ci_lb=yi - z * se, ci_ub=yi + z * se, how="; ".join(how))
+                se=se, ci_lb=yi - z * se, ci_ub=yi + z * se, how="; ".join(how),
+                inferred=_unique(inferred))
 
 
 def reported_between_group(pkg) -> pd.DataFrame:
@@ -307,7 +330,7 @@ def binary_effects(pkg, *, measure: str = "RR") -> pd.DataFrame:
             eff = functions[measure](a, n_t.value, c, n_c.value)
             yi, vi = float(np.ravel(eff.yi)[0]), float(np.ravel(eff.vi)[0])
             se = np.sqrt(vi)
-            z = 1.959963984540054
+            z = conventions.z_quantile(0.95)
             back = np.exp if measure in {"RR", "OR"} else (lambda x: x)
             rec.update(percent_t=t_row.get("percent"), n_t=n_t.value, events_t=a,
                        percent_c=c_row.get("percent"), n_c=n_c.value, events_c=c,
@@ -317,3 +340,170 @@ def binary_effects(pkg, *, measure: str = "RR") -> pd.DataFrame:
                        how=f"{how_a}; {how_c}; n: {n_t.how}; {eff.description}")
             records.append(rec)
     return pd.DataFrame.from_records(records)
+
+
+# --------------------------------------------------------------------------- the tables
+# Everything later steps need from the data package is built here, once, as plain
+# tables; no function after this step takes the package.
+
+
+def study_table(pkg) -> pd.DataFrame:
+    """One row per trial: the columns of ``studies.csv`` with the label also as ``study``,
+    the number of arms, and the randomised size of the treatment and control arms
+    (``n_t``, ``n_c``, with their status), where the record gives them."""
+    studies = pkg.studies.copy()
+    studies.insert(1, "study", studies["label"])
+    arms = pkg.arms
+    studies["n_arms"] = studies["study_id"].map(arms.groupby("study_id").size()).fillna(0)
+    for role, col in (("treatment", "n_t"), ("control", "n_c")):
+        sel = arms[arms["role"] == role].drop_duplicates("study_id").set_index("study_id")
+        studies[col] = studies["study_id"].map(sel["n_randomised"])
+        studies[f"{col}_status"] = studies["study_id"].map(sel["n_randomised_status"])
+    return studies
+
+
+def arm_table(pkg) -> pd.DataFrame:
+    """``arms.csv`` with each trial's label as ``study``."""
+    labels = pkg.studies.set_index("study_id")["label"]
+    arms = pkg.arms.copy()
+    arms.insert(1, "study", arms["study_id"].map(labels))
+    return arms
+
+
+def outcome_table(pkg) -> pd.DataFrame:
+    """``outcome_definitions.csv`` with each trial's label (``study``) and scope."""
+    studies = pkg.studies.set_index("study_id")
+    out = pkg.outcome_definitions.copy()
+    out.insert(1, "study", out["study_id"].map(studies["label"]))
+    out.insert(2, "scope", out["study_id"].map(studies["scope"]))
+    return out
+
+
+def arm_time_course(pkg, *, level: float = 0.95) -> pd.DataFrame:
+    """Mean change of each arm at each time point, with a t-based CI, where the record
+    gives arm means, SDs and group sizes (the review's primary outcomes only).
+
+    CI = mean ± t(1 − α/2, n − 1) · SD / √n, the usual CI of a single mean; n is the
+    arm's n at that time point, else its n analysed, else n randomised
+    (:func:`resolve_group_size`). ``weeks_of_treatment`` is the trial's treatment period.
+    """
+    defs = pkg.outcome_definitions
+    primary = defs[(defs["review_role"] == "primary") & (defs["kind"] == "change_from_baseline")]
+    keys = ["study_id", "outcome_id"]
+    obs = pkg.outcomes.merge(primary[keys + ["name"]], on=keys)
+    obs = obs[obs["mean"].notna() & obs["sd"].notna()]
+    obs = obs.merge(pkg.timepoints, on=["study_id", "timepoint_id"])
+    arms = pkg.arms.set_index(["study_id", "arm_id"])
+    studies = pkg.studies.set_index("study_id")
+    records = []
+    for _, r in obs.iterrows():
+        arm = arms.loc[(r["study_id"], r["arm_id"])]
+        n = resolve_group_size(r, arm)
+        if n is None:
+            continue
+        half = stats.t.ppf(0.5 + level / 2, n.value - 1) * r["sd"] / np.sqrt(n.value)
+        records.append({
+            "study_id": r["study_id"], "study": studies.loc[r["study_id"], "label"],
+            "outcome": r["name"], "arm": _arm_name(arm), "role": arm["role"],
+            "timepoint_id": r["timepoint_id"], "window": r["window"],
+            "weeks": float(r["weeks_from_start"]),
+            "weeks_approximate": bool(r["weeks_approximate"]),
+            "weeks_of_treatment": float(studies.loc[r["study_id"], "weeks_of_treatment"]),
+            "mean": float(r["mean"]), "sd": float(r["sd"]), "n": n.value,
+            "ci_lb": float(r["mean"] - half), "ci_ub": float(r["mean"] + half),
+        })
+    columns = ["study_id", "study", "outcome", "arm", "role", "timepoint_id", "window", "weeks",
+               "weeks_approximate", "weeks_of_treatment", "mean", "sd", "n", "ci_lb", "ci_ub"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _arm_name(arm: pd.Series) -> str:
+    return {"treatment": conventions.TREATMENT, "control": conventions.CONTROL}.get(
+        arm["role"], arm.name[1])
+
+
+def findings_table(pkg) -> pd.DataFrame:
+    """``findings.csv`` (results reported only in words) with the names a reader needs:
+    the trial's label and scope, the outcome's name, the time point as reported, and the
+    label and role of the arm and of the arm it is compared with."""
+    studies = pkg.studies.set_index("study_id")
+    defs = pkg.outcome_definitions.set_index(["study_id", "outcome_id"])["name"]
+    tps = pkg.timepoints.set_index(["study_id", "timepoint_id"])["as_reported"]
+    arms = pkg.arms.set_index(["study_id", "arm_id"])
+    f = pkg.findings.copy()
+
+    def lookup(series, keys, missing):
+        return [series.get(k, k[1]) if pd.notna(k[1]) else missing for k in keys]
+
+    pairs = list(zip(f["study_id"], f["outcome_id"]))
+    f["study"] = f["study_id"].map(studies["label"])
+    f["scope"] = f["study_id"].map(studies["scope"])
+    f["outcome"] = lookup(defs, pairs, "outcome not specified")
+    f["when"] = lookup(tps, list(zip(f["study_id"], f["timepoint_id"])), "time point not stated")
+    arm_keys = list(zip(f["study_id"], f["arm_id"]))
+    f["arm_label"] = [arms.loc[k, "label"] for k in arm_keys]
+    f["arm_role"] = [arms.loc[k, "role"] for k in arm_keys]
+    versus = list(zip(f["study_id"], f["versus_arm_id"]))
+    f["versus_label"] = [arms.loc[k, "label"] if pd.notna(k[1]) else None for k in versus]
+    f["versus_role"] = [arms.loc[k, "role"] if pd.notna(k[1]) else None for k in versus]
+    return f
+
+
+def effect_size_variants(pkg, *, vtypes=("LS", "UB", "RevMan5"), p_dists=("t", "normal")):
+    """The review's primary SMDs under each named SMD-variance formula and p-value
+    distribution, side by side (one row per trial × time point × choice)."""
+    parts = []
+    for vtype in vtypes:
+        for p_dist in p_dists:
+            eff = continuous_effects(pkg, smd_vtype=vtype, p_dist=p_dist)
+            eff = eff[(eff["measure"] == "SMD") & eff["estimable"]
+                      & (eff["review_role"] == "primary")]
+            if p_dist != p_dists[0] and not eff["sd_recovered"].any():
+                continue
+            parts.append(eff.assign(smd_variance=vtype, p_to_se=p_dist)[
+                ["study", "timepoint", "smd_variance", "p_to_se", "sd_recovered", "yi", "vi",
+                 "ci_lb", "ci_ub"]])
+    out = pd.concat(parts, ignore_index=True)
+    # the p-value distribution only matters where an SD was recovered from a p-value
+    keep = out["sd_recovered"] | (out["p_to_se"] == p_dists[0])
+    return out[keep].sort_values(["study", "timepoint", "smd_variance", "p_to_se"]).reset_index(
+        drop=True)
+
+
+@dataclass(frozen=True, eq=False)
+class ReviewTables:
+    """Every table the later steps need, built once from the data package.
+
+    ``effects`` (:func:`continuous_effects`), ``binary`` (:func:`binary_effects`, risk
+    ratios), ``studies`` (:func:`study_table`), ``arms`` (:func:`arm_table`),
+    ``outcomes`` (:func:`outcome_table`), ``arm_course`` (:func:`arm_time_course`),
+    ``reported`` (:func:`reported_between_group`), ``findings`` (:func:`findings_table`),
+    and the effect-size choices they were built with.
+    """
+
+    effects: pd.DataFrame
+    binary: pd.DataFrame
+    studies: pd.DataFrame
+    arms: pd.DataFrame
+    outcomes: pd.DataFrame
+    arm_course: pd.DataFrame
+    reported: pd.DataFrame
+    findings: pd.DataFrame
+    smd_vtype: str = "LS"
+    p_dist: str = "t"
+
+
+def review_tables(pkg, *, smd_vtype: str = "LS", p_dist: str = "t") -> ReviewTables:
+    """Build every table of :class:`ReviewTables` from a validated data package."""
+    return ReviewTables(
+        effects=continuous_effects(pkg, smd_vtype=smd_vtype, p_dist=p_dist),
+        binary=binary_effects(pkg),
+        studies=study_table(pkg),
+        arms=arm_table(pkg),
+        outcomes=outcome_table(pkg),
+        arm_course=arm_time_course(pkg),
+        reported=reported_between_group(pkg),
+        findings=findings_table(pkg),
+        smd_vtype=smd_vtype,
+        p_dist=p_dist,
+    )

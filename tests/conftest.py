@@ -1,4 +1,5 @@
-"""Fixtures shared by the analysis tests: the committed data package, loaded once."""
+"""Fixtures shared by the analysis tests: the committed data package and the tables built
+from it, each made once per session."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 from analysis.data import load_package
 from analysis.paths import DATA_DIR
-from analysis.trial_effects import continuous_effects
+from analysis.trial_effects import review_tables
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +17,12 @@ def pkg():
 
 
 @pytest.fixture(scope="session")
-def effects(pkg):
+def tables(pkg):
+    """Every table the later steps use, built once with the review's default choices."""
+    return review_tables(pkg)
+
+
+@pytest.fixture(scope="session")
+def effects(tables):
     """MD and SMD rows of every trial, with the review's default choices."""
-    return continuous_effects(pkg)
+    return tables.effects

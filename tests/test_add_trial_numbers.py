@@ -24,6 +24,7 @@ from scipy import special
 
 from analysis.data import load_package
 from analysis.figures import all_figures
+from analysis.trial_effects import review_tables
 from analysis.trial_effects import continuous_effects
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +129,7 @@ def _texts(fig) -> list[str]:
 
 @pytest.fixture(scope="module")
 def specs(filled):
-    specs = {s.name: s for s in all_figures(load_package(filled))}
+    specs = {s.name: s for s in all_figures(review_tables(load_package(filled)))}
     yield specs
     import matplotlib.pyplot as plt
 

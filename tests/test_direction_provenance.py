@@ -15,6 +15,7 @@ import pytest
 
 from analysis.data import load_package
 from analysis.direction import SYMBOLS, effect_direction_table
+from analysis.trial_effects import findings_table
 from analysis.provenance import KEYS, STATUSES, status_counts, value_fields, value_ledger
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ DATA = ROOT / "data"
 
 @pytest.fixture(scope="module")
 def table(pkg, effects):
-    return effect_direction_table(pkg, effects)
+    return effect_direction_table(effects, findings_table(pkg))
 
 
 def _raw(name):

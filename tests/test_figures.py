@@ -9,16 +9,15 @@ from PIL import Image
 
 from analysis.data import load_package
 from analysis.figures import all_figures, write_table
+from analysis.trial_effects import review_tables
 from analysis.paths import DATA_DIR, FIGURES_DIR
 from analysis.plots import save_figure
 
 
 @pytest.fixture(scope="module")
 def specs():
-    built = all_figures(load_package(DATA_DIR))
+    built = all_figures(review_tables(load_package(DATA_DIR)))
     yield built
-    for spec in built:
-        plt.close(spec.figure)
 
 
 def test_every_figure_is_committed_as_png_svg_and_csv(specs):

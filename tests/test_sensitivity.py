@@ -19,14 +19,13 @@ from scipy import special, stats
 
 from analysis.pooling import pool_batch
 from analysis.sensitivity import (
-    effect_size_variants,
     estimator_sensitivity,
     foot_level_sensitivity,
     threshold_analysis,
     thresholds_for_missing_trials,
     unit_of_analysis,
 )
-from analysis.trial_effects import continuous_effects
+from analysis.trial_effects import continuous_effects, effect_size_variants, study_table
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "metafor_trials.json").read_text())
@@ -132,7 +131,7 @@ def test_threshold_analysis_accepts_a_grid():
 
 
 def test_thresholds_for_missing_trials_use_neeter_sizes_and_flag_osborne_assumption(pkg, effects):
-    out = thresholds_for_missing_trials(pkg, effects)
+    out = thresholds_for_missing_trials(effects, study_table(pkg))
     assert set(out["study"]) == {"Neeter 2003", "Osborne & Allison 2006"}
     assert set(out["window"]) == {"end_of_treatment", "about_one_month"}
     assert set(out["method"]) == {"FE", "REML"}
@@ -149,7 +148,7 @@ def test_thresholds_for_missing_trials_use_neeter_sizes_and_flag_osborne_assumpt
 
 
 def test_thresholds_for_missing_trials_equal_a_direct_threshold_analysis(pkg, effects):
-    out = thresholds_for_missing_trials(pkg, effects)
+    out = thresholds_for_missing_trials(effects, study_table(pkg))
     for window, tp in (("end_of_treatment", "end_of_treatment"),
                        ("about_one_month", "one_month_after")):
         c = GUDEMAN[tp]
@@ -165,7 +164,7 @@ def test_thresholds_for_missing_trials_equal_a_direct_threshold_analysis(pkg, ef
 
 
 def test_osborne_assumption_names_the_units_in_plain_english(pkg, effects):
-    out = thresholds_for_missing_trials(pkg, effects)
+    out = thresholds_for_missing_trials(effects, study_table(pkg))
     text = out.loc[out["study"] == "Osborne & Allison 2006", "group_sizes"].iloc[0]
     assert "42 feet" in text
 
@@ -204,7 +203,7 @@ def test_unit_of_analysis_design_effect_and_effective_sizes(tp):
 
 
 def test_foot_level_sensitivity_includes_39_patients_and_the_two_feet_extreme(pkg, effects):
-    out = foot_level_sensitivity(pkg, effects)
+    out = foot_level_sensitivity(effects, study_table(pkg))
     assert set(out["study"]) == {"Gudeman 1997"}  # the only foot-randomised trial with data
     assert set(out["patients"]) == {39.0, 20.0}   # studies.csv (secondary) and 40 / 2
     assert set(out["icc"]) == {0.0, 0.5, 1.0}
@@ -224,7 +223,7 @@ def test_foot_level_sensitivity_keeps_the_orientation_of_the_effects(pkg):
     defs.loc[defs["outcome_id"] == "maryland_foot_score", "direction"] = "higher_is_worse"
     flipped_pkg = dataclasses.replace(pkg, outcome_definitions=defs)
     eff = continuous_effects(flipped_pkg)
-    out = foot_level_sensitivity(flipped_pkg, eff)
+    out = foot_level_sensitivity(eff, study_table(flipped_pkg))
     zero = out[(out["icc"] == 0.0) & (out["patients"] == 39.0)].sort_values("timepoint")
     smd = eff[(eff["study_id"] == "gudeman1997") & (eff["measure"] == "SMD")
               & eff["window"].isin(["end_of_treatment", "about_one_month"])
@@ -272,7 +271,7 @@ def test_estimator_sensitivity_counts_and_skips_fe_with_knha(effects):
 
 def test_foot_level_sensitivity_keeps_the_smd_variance_variant(pkg):
     eff = continuous_effects(pkg, smd_vtype="UB")
-    out = foot_level_sensitivity(pkg, eff)
+    out = foot_level_sensitivity(eff, study_table(pkg))
     zero = out[(out["icc"] == 0.0) & (out["patients"] == 39.0)].sort_values("timepoint")
     smd = eff[(eff["study_id"] == "gudeman1997") & (eff["measure"] == "SMD")
               & eff["window"].isin(["end_of_treatment", "about_one_month"])
@@ -283,7 +282,7 @@ def test_foot_level_sensitivity_keeps_the_smd_variance_variant(pkg):
 
 def test_thresholds_for_missing_trials_keep_the_smd_variance_variant(pkg):
     eff = continuous_effects(pkg, smd_vtype="UB")
-    out = thresholds_for_missing_trials(pkg, eff, methods=("REML",))
+    out = thresholds_for_missing_trials(eff, study_table(pkg), methods=("REML",))
     c = eff[(eff["study_id"] == "gudeman1997") & (eff["measure"] == "SMD")
             & (eff["timepoint_id"] == "end_of_treatment")]
     direct = threshold_analysis(c["yi"], c["vi"], 14, 11, method="REML", smd_vtype="UB")

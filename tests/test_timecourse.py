@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from analysis.trial_effects import arm_time_course
 from analysis.timecourse import (
     WINDOWS,
-    arm_time_course,
     catch_up,
     change_in_effect,
     pooled_by_window,

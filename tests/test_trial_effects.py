@@ -1,5 +1,6 @@
 """Per-trial effects of the review (analysis.trial_effects) and the forest-plot tables
-(analysis.figures.forest_tables) on the real data, against metafor 3.8.
+(analysis.figures.forest_analysis: the meta-analysis behind each forest plot) on the real
+data, against metafor 3.8.
 
 Reference values come from tests/reference/metafor_trials.R (output committed as
 tests/reference/metafor_trials.json, each result beside the R call that made it).
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.figures import Choices, forest_tables
+from analysis.figures import forest_analysis, md_forest_analysis
 from analysis.trial_effects import (
     EFFECT_COLUMNS,
     NO_PUBLIC_NUMBERS,
@@ -115,9 +116,8 @@ def test_binary_effects_rejects_unknown_measure(pkg):
 
 @pytest.mark.parametrize("ref", REF["subgroups"], ids=lambda r: r["window"])
 def test_forest_tables_subtotals_and_subgroup_test_match_metafor(effects, ref):
-    sel = effects[(effects["measure"] == "SMD") & (effects["window"] == ref["window"])
-                  & (effects["review_role"] == "primary")]
-    rows, summaries, sg_test, footnotes = forest_tables(sel, choices=Choices())
+    ma, footnotes = forest_analysis(effects, window=ref["window"])
+    rows, summaries, sg_test = ma.studies, ma.pooled, ma.subgroup_test
     for key, label in (("subtotal_running_injury", "Running injuries"),
                        ("subtotal_other_tendinopathy", "Other tendinopathy")):
         s = summaries[summaries["subgroup"].str.startswith(label)]
@@ -126,11 +126,12 @@ def test_forest_tables_subtotals_and_subgroup_test_match_metafor(effects, ref):
         assert s["k"] == r["k"]
         for mine, theirs in (("estimate", "estimate"), ("se", "se"), ("ci_lb", "ci_lb"),
                              ("ci_ub", "ci_ub"), ("stat", "zval"), ("pval", "pval")):
-            np.testing.assert_allclose(s[mine], r[theirs], rtol=RTOL, err_msg=mine)
+            np.testing.assert_allclose(s[mine], r[theirs], rtol=RTOL,
+                                       err_msg=mine)
     fe, qm = ref["fe_on_subtotals"], ref["mods_fe"]
     # the two R formulations of the test agree with each other ...
     np.testing.assert_allclose(fe["q"], qm["qm"], rtol=1e-10)
-    # ... and with forest_tables
+    # ... and with the model layer's test
     np.testing.assert_allclose(sg_test["q"], fe["q"], rtol=RTOL)
     np.testing.assert_allclose(sg_test["pval"], fe["q_pval"], rtol=RTOL)
     assert sg_test["df"] == fe["q_df"] == qm["qm_df"] == 1
@@ -147,12 +148,10 @@ def test_forest_tables_subtotals_and_subgroup_test_match_metafor(effects, ref):
     assert any("Gudeman 1997" in f and "inferred" in f for f in footnotes)
 
 
-def test_md_forest_table_matches_metafor(effects):
-    sel = effects[(effects["measure"] == "MD") & (effects["outcome_id"] == "maryland_foot_score")
-                  & effects["window"].isin(["end_of_treatment", "about_one_month"])]
-    rows, _, _, _ = forest_tables(sel, choices=Choices(), by="window",
-                                  order=("end_of_treatment", "about_one_month"),
-                                  labels={"end_of_treatment": "EoT", "about_one_month": "1m"})
+def test_md_forest_table_matches_metafor(tables):
+    ma, _, _, _ = md_forest_analysis(tables.effects, tables.outcomes)
+    rows = ma.studies.rename(columns={"yi": "estimate"})
+    assert ma.subgroup_test is None  # the same trial at two time points: not independent
     ref = {c["timepoint_id"]: c for c in REF["continuous"]
            if c["study_id"] == "gudeman1997" and c["measure"] == "MD"}
     np.testing.assert_allclose(rows["estimate"],

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: install reproduce test validate bench lab lock clean
+.PHONY: install reproduce test validate bench lab lock references clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ test: install
 bench: install
 	$(PY) benchmarks/bench_pooling.py
 	$(PY) benchmarks/bench_cli.py
+
+# Regenerate the reference JSON in tests/reference/ with R (needs R with metafor and
+# jsonlite: Debian's r-cran-metafor and r-cran-jsonlite). Not part of reproduce or test.
+references:
+	Rscript tests/reference/metafor_pooling.R
+	Rscript tests/reference/metafor_escalc.R
+	Rscript tests/reference/metafor_trials.R
 
 lab: install
 	$(PY) -m jupyter lab notebooks/

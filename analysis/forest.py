@@ -47,18 +47,18 @@ __all__ = [
     "format_heterogeneity",
     "format_overall_effect",
     "format_subgroup_test",
-    "ROW_COLUMNS",
-    "SUMMARY_COLUMNS",
+    "FOREST_ROW_COLUMNS",
+    "FOREST_SUMMARY_COLUMNS",
 ]
 
 #: Columns ``rows`` must have. ``subgroup`` (default: no subgrouping), ``note``
 #: (default "Not estimable"), ``marker`` and the arm columns are optional.
-ROW_COLUMNS = ("study", "estimate", "ci_lb", "ci_ub", "weight", "estimable")
+FOREST_ROW_COLUMNS = ("study", "estimate", "ci_lb", "ci_ub", "weight", "estimable")
 ARM_COLUMNS = ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c")
 #: Columns ``summaries`` must have once any of its estimates is finite (a table of
 #: only not-estimable summaries needs the first five). ``pi_lb``, ``pi_ub``, ``n_t``,
 #: ``n_c`` and ``stat_df`` (needed only where ``stat_name`` is "t") are optional.
-SUMMARY_COLUMNS = (
+FOREST_SUMMARY_COLUMNS = (
     "subgroup", "label", "estimate", "ci_lb", "ci_ub", "weight",
     "k", "tau2", "q", "q_df", "q_pval", "i2", "stat_name", "stat", "pval", "method",
 )
@@ -127,11 +127,11 @@ def format_heterogeneity(tau2: float, q: float, q_df: float, q_pval: float,
     trials (``k`` < 2) heterogeneity cannot be estimated: ``"Heterogeneity: Not
     applicable"`` (RevMan's wording).
     """
-    if not _finite(k) or int(k) < 2:
+    if not _finite_number(k) or int(k) < 2:
         return "Heterogeneity: Not applicable"
     return (
-        f"Heterogeneity: Tau² = {_num(tau2, 2)}; Chi² = {_num(q, 2)}, "
-        f"df = {_int_text(q_df)} ({format_p_value(q_pval)}); I² = {_num(i2, 0)}%"
+        f"Heterogeneity: Tau² = {_fixed(tau2, 2)}; Chi² = {_fixed(q, 2)}, "
+        f"df = {_int_text(q_df)} ({format_p_value(q_pval)}); I² = {_fixed(i2, 0)}%"
     )
 
 
@@ -147,11 +147,11 @@ def format_overall_effect(stat_name: str, stat: float, stat_df: float,
     """
     if stat_name not in ("Z", "t"):
         raise ValueError(f"stat_name must be 'Z' or 't', got {stat_name!r}")
-    if not (_finite(stat) and _finite(pval)):
+    if not (_finite_number(stat) and _finite_number(pval)):
         return "Test for overall effect: Not applicable"
-    text = f"Test for overall effect: {stat_name} = {_num(abs(float(stat)), 2)}"
+    text = f"Test for overall effect: {stat_name} = {_fixed(abs(float(stat)), 2)}"
     if stat_name == "t":
-        if not _finite(stat_df):
+        if not _finite_number(stat_df):
             raise ValueError("stat_df is required (finite) when stat_name is 't'")
         text += f", df = {_int_text(stat_df)}"
     return f"{text} ({format_p_value(pval)})"
@@ -165,8 +165,8 @@ def format_subgroup_test(q: float, df: float, pval: float, i2: float) -> str:
     freedom and I² = max(0, (Q − df) / Q) as a whole percent, both as given by the caller.
     """
     return (
-        f"Test for subgroup differences: Chi² = {_num(q, 2)}, df = {_int_text(df)} "
-        f"({format_p_value(pval)}), I² = {_num(i2, 0)}%"
+        f"Test for subgroup differences: Chi² = {_fixed(q, 2)}, df = {_int_text(df)} "
+        f"({format_p_value(pval)}), I² = {_fixed(i2, 0)}%"
     )
 
 
@@ -174,14 +174,14 @@ def format_subgroup_test(q: float, df: float, pval: float, i2: float) -> str:
 # Small formatting helpers
 # ----------------------------------------------------------------------------------
 
-def _finite(x) -> bool:
+def _finite_number(x) -> bool:
     try:
         return x is not None and math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
 
 
-def _num(x: float, digits: int) -> str:
+def _fixed(x: float, digits: int) -> str:
     """Fixed decimals with a typographic minus; "−0.00" becomes "0.00"."""
     text = f"{float(x):.{digits}f}"
     if text.startswith("-"):
@@ -196,9 +196,9 @@ def _int_text(x: float) -> str:
 
 def _decimals(x, cap: int = 2) -> int:
     """Decimals needed to show ``x`` exactly, at most ``cap`` (0 for unknown values)."""
-    if not _finite(x):
+    if not _finite_number(x):
         return 0
-    text = _num(float(x), cap)
+    text = _fixed(float(x), cap)
     return len(text.split(".")[1].rstrip("0")) if "." in text else 0
 
 
@@ -210,15 +210,15 @@ def _arm_values(t, c) -> tuple[str, str]:
     formula is rounded to two decimals.
     """
     digits = max(_decimals(t), _decimals(c))
-    return tuple(_num(float(x), digits) if _finite(x) else EM_DASH for x in (t, c))
+    return tuple(_fixed(float(x), digits) if _finite_number(x) else EM_DASH for x in (t, c))
 
 
 def _count(x) -> str:
-    return _num(round(float(x)), 0) if _finite(x) else EM_DASH
+    return _fixed(round(float(x)), 0) if _finite_number(x) else EM_DASH
 
 
 def _effect_text(est, lb, ub, digits: int) -> str:
-    return f"{_num(est, digits)} [{_num(lb, digits)}, {_num(ub, digits)}]"
+    return f"{_fixed(est, digits)} [{_fixed(lb, digits)}, {_fixed(ub, digits)}]"
 
 
 def _superscript(marker: str) -> str:
@@ -285,7 +285,7 @@ def _numeric(df: pd.DataFrame, col: str, name: str) -> np.ndarray:
 
 
 def _validate_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    _require_columns(rows, ROW_COLUMNS, "rows")
+    _require_columns(rows, FOREST_ROW_COLUMNS, "rows")
     if len(rows) == 0:
         raise ValueError("rows is empty: a forest plot needs at least one trial")
     out = rows.reset_index(drop=True).copy()
@@ -310,7 +310,7 @@ def _validate_rows(rows: pd.DataFrame) -> pd.DataFrame:
         if not r["estimable"]:
             continue
         for col in ("estimate", "ci_lb", "ci_ub", "weight"):
-            if not _finite(r[col]):
+            if not _finite_number(r[col]):
                 raise ValueError(
                     f"rows column {col!r} must be finite for the estimable trial "
                     f"{r['study']!r} (row {i}); mark it estimable=False with a note instead"
@@ -326,12 +326,12 @@ def _validate_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _validate_summaries(summaries, subgroups: list) -> pd.DataFrame:
-    _require_columns(summaries, SUMMARY_COLUMNS[:5], "summaries")
+    _require_columns(summaries, FOREST_SUMMARY_COLUMNS[:5], "summaries")
     estimates = _numeric(summaries, "estimate", "summaries")
     if np.isfinite(estimates).any():
-        _require_columns(summaries, SUMMARY_COLUMNS, "summaries")
+        _require_columns(summaries, FOREST_SUMMARY_COLUMNS, "summaries")
     out = summaries.reset_index(drop=True).copy()
-    for col in SUMMARY_COLUMNS:
+    for col in FOREST_SUMMARY_COLUMNS:
         if col not in out.columns:
             out[col] = np.nan
     numeric = ["estimate", "ci_lb", "ci_ub", "weight", "k", "tau2", "q", "q_df",
@@ -351,25 +351,25 @@ def _validate_summaries(summaries, subgroups: list) -> pd.DataFrame:
                 f"summaries row {i} names subgroup {groups[i]!r}, which no trial in "
                 f"rows belongs to (subgroups: {subgroups})"
             )
-        if not _finite(r["estimate"]):
+        if not _finite_number(r["estimate"]):
             continue    # "Not estimable": its other fields are not shown
         if r["stat_name"] not in ("Z", "t"):
             raise ValueError(
                 f"summaries column 'stat_name' must be 'Z' or 't'; row {i} has "
                 f"{r['stat_name']!r}"
             )
-        if not (_finite(r["ci_lb"]) and _finite(r["ci_ub"])
+        if not (_finite_number(r["ci_lb"]) and _finite_number(r["ci_ub"])
                 and r["ci_lb"] <= r["estimate"] <= r["ci_ub"]):
             raise ValueError(
                 f"summaries row {i} ({r['label']!r}) needs finite "
                 f"ci_lb <= estimate <= ci_ub"
             )
-        if r["stat_name"] == "t" and _finite(r["stat"]) and not _finite(r["stat_df"]):
+        if r["stat_name"] == "t" and _finite_number(r["stat"]) and not _finite_number(r["stat_df"]):
             raise ValueError(
                 f"summaries column 'stat_df' must be finite where stat_name is 't' "
                 f"(row {i}, {r['label']!r})"
             )
-        if _finite(r["pi_lb"]) != _finite(r["pi_ub"]):
+        if _finite_number(r["pi_lb"]) != _finite_number(r["pi_ub"]):
             raise ValueError(
                 f"summaries row {i} ({r['label']!r}) has only one of pi_lb, pi_ub"
             )
@@ -605,7 +605,7 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
             f"found trials without one among subgroups {[s for s in subgroups if s]}"
         )
     if summaries is None:
-        summaries = pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+        summaries = pd.DataFrame(columns=list(FOREST_SUMMARY_COLUMNS))
     summaries, summary_groups = _validate_summaries(summaries,
                                                     subgroups if use_subgroups else [])
     test = _validate_subgroup_test(subgroup_test)
@@ -625,7 +625,7 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
 
     # x limits
     est = rows.loc[rows["estimable"].to_numpy(dtype=bool)]
-    fin = summaries.loc[np.array([_finite(v) for v in summaries["estimate"]], dtype=bool)]
+    fin = summaries.loc[np.array([_finite_number(v) for v in summaries["estimate"]], dtype=bool)]
     covered = np.concatenate([est[["ci_lb", "ci_ub"]].to_numpy(float).ravel(),
                               fin[["ci_lb", "ci_ub"]].to_numpy(float).ravel()])
     if xlim is None:
@@ -646,27 +646,27 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
     def add_summary(s) -> None:
         cells = {"study": _Cell(str(s["label"]), bold=True)}
         if show_arms:
-            if _finite(s["n_t"]):
+            if _finite_number(s["n_t"]):
                 cells["n_t"] = _Cell(_count(s["n_t"]), "right", bold=True)
-            if _finite(s["n_c"]):
+            if _finite_number(s["n_c"]):
                 cells["n_c"] = _Cell(_count(s["n_c"]), "right", bold=True)
-        if _finite(s["weight"]):
-            cells["weight"] = _Cell(f"{_num(s['weight'], 1)}%", "right", bold=True)
-        estimable = _finite(s["estimate"])
+        if _finite_number(s["weight"]):
+            cells["weight"] = _Cell(f"{_fixed(s['weight'], 1)}%", "right", bold=True)
+        estimable = _finite_number(s["estimate"])
         if estimable:
             cells["effect"] = _Cell(_effect_text(s["estimate"], s["ci_lb"], s["ci_ub"],
                                                  digits), "center", bold=True)
             draw = {"diamond": (s["estimate"], s["ci_lb"], s["ci_ub"])}
-            if _finite(s["pi_lb"]):
+            if _finite_number(s["pi_lb"]):
                 draw["pi"] = (s["pi_lb"], s["pi_ub"])
         else:
             cells["effect"] = _Cell("Not estimable", "center", bold=True)
             draw = {}
         body.append(_Row("summary", cells, draw=draw))
-        if estimable and _finite(s["pi_lb"]):
+        if estimable and _finite_number(s["pi_lb"]):
             body.append(_Row("pi", {
                 "study": _Cell("95% prediction interval"),
-                "effect": _Cell(f"[{_num(s['pi_lb'], digits)}, {_num(s['pi_ub'], digits)}]",
+                "effect": _Cell(f"[{_fixed(s['pi_lb'], digits)}, {_fixed(s['pi_ub'], digits)}]",
                                 "center")}))
         if estimable:
             het = format_heterogeneity(s["tau2"], s["q"], s["q_df"], s["q_pval"],
@@ -700,7 +700,7 @@ def forest_plot(rows: pd.DataFrame, summaries: pd.DataFrame | None = None, *,
                     cells[col] = _Cell(_count(r.get(col)), "right")
             draw = {}
             if r["estimable"]:
-                cells["weight"] = _Cell(f"{_num(r['weight'], 1)}%", "right")
+                cells["weight"] = _Cell(f"{_fixed(r['weight'], 1)}%", "right")
                 cells["effect"] = _Cell(_effect_text(r["estimate"], r["ci_lb"], r["ci_ub"],
                                                      digits), "center")
                 draw = {"square": (r["estimate"], r["ci_lb"], r["ci_ub"], r["weight"])}

@@ -52,7 +52,7 @@ class _Resolved:
     inferred: tuple[tuple[str, str], ...] = ()
 
 
-def _finite(x) -> bool:
+def _present(x) -> bool:
     return x is not None and not (isinstance(x, float) and np.isnan(x)) and pd.notna(x)
 
 
@@ -60,15 +60,15 @@ def _inferred(row: pd.Series, field: str, what: str) -> tuple[tuple[str, str], .
     """``((what, note),)`` when the row's ``field`` is inferred, with the data's own note."""
     if row.get(f"{field}_status") == "inferred":
         note = row.get(f"{field}_note")
-        return ((what, str(note) if _finite(note) else ""),)
+        return ((what, str(note) if _present(note) else ""),)
     return ()
 
 
 def _status_phrase(row: pd.Series, field: str) -> str:
     status = row.get(f"{field}_status")
     source = row.get(f"{field}_source")
-    parts = [str(status)] if _finite(status) else []
-    if _finite(source):
+    parts = [str(status)] if _present(status) else []
+    if _present(source):
         parts.append(str(source))
     return ", ".join(parts)
 
@@ -84,12 +84,12 @@ def _comparison_arms(arms: pd.DataFrame, study_id: str) -> tuple[pd.Series, pd.S
 
 def resolve_group_size(outcome_row: pd.Series | None, arm_row: pd.Series) -> _Resolved | None:
     """Group size at a time point: outcome n, else arm n analysed, else n randomised."""
-    if outcome_row is not None and _finite(outcome_row.get("n")):
+    if outcome_row is not None and _present(outcome_row.get("n")):
         return _Resolved(float(outcome_row["n"]),
                          f"n at this time point ({_status_phrase(outcome_row, 'n')})",
                          _inferred(outcome_row, "n", "group sizes"))
     for field, words in (("n_analysed", "n analysed"), ("n_randomised", "n randomised")):
-        if _finite(arm_row.get(field)):
+        if _present(arm_row.get(field)):
             return _Resolved(float(arm_row[field]),
                              f"{words} of the arm ({_status_phrase(arm_row, field)})",
                              _inferred(arm_row, field, f"group sizes ({words})"))
@@ -99,12 +99,12 @@ def resolve_group_size(outcome_row: pd.Series | None, arm_row: pd.Series) -> _Re
 def _arm_sd(row: pd.Series, n: float) -> tuple[float, str, tuple] | None:
     """The arm's SD as reported, or recovered from its SE or 95% CI; with the notes of
     any inferred value it rests on."""
-    if _finite(row.get("sd")):
+    if _present(row.get("sd")):
         return float(row["sd"]), f"SD {_status_phrase(row, 'sd')}", _inferred(row, "sd", "SD")
-    if _finite(row.get("se")):
+    if _present(row.get("se")):
         d = es.sd_from_se(float(row["se"]), n)
         return float(d.value), d.how, _inferred(row, "se", "SE")
-    if _finite(row.get("ci_lower")) and _finite(row.get("ci_upper")):
+    if _present(row.get("ci_lower")) and _present(row.get("ci_upper")):
         se = es.se_from_ci(float(row["ci_lower"]), float(row["ci_upper"]), level=0.95,
                            dist="t", n=n)
         sd = es.sd_from_se(float(se.value), n)
@@ -185,10 +185,10 @@ def _unique(pairs) -> tuple[tuple[str, str], ...]:
 
 def _exact_p(bg: pd.Series | None) -> bool:
     """True when a between-group p-value is given exactly (not only as a bound)."""
-    if bg is None or not _finite(bg.get("p_value")):
+    if bg is None or not _present(bg.get("p_value")):
         return False
     relation = bg.get("p_relation")
-    return not _finite(relation) or relation == "="
+    return not _present(relation) or relation == "="
 
 
 def _one_effect(measure, t_row, c_row, t_arm, c_arm, bg, definition, smd_vtype, p_dist):
@@ -199,10 +199,10 @@ def _one_effect(measure, t_row, c_row, t_arm, c_arm, bg, definition, smd_vtype, 
     known = {"n_t": n_t.value if n_t else np.nan, "n_c": n_c.value if n_c else np.nan,
              "mean_t": t_row.get("mean"), "mean_c": c_row.get("mean"),
              "sd_t": np.nan, "sd_c": np.nan}
-    known = {k: (float(v) if _finite(v) else np.nan) for k, v in known.items()}
-    if not (_finite(t_row.get("mean")) and _finite(c_row.get("mean"))):
+    known = {k: (float(v) if _present(v) else np.nan) for k, v in known.items()}
+    if not (_present(t_row.get("mean")) and _present(c_row.get("mean"))):
         all_missing = all(
-            not _finite(r.get(f)) for r in (t_row, c_row) for f in ("mean", "sd", "se", "n")
+            not _present(r.get(f)) for r in (t_row, c_row) for f in ("mean", "sd", "se", "n")
         )
         reason = NO_PUBLIC_NUMBERS if all_missing else "Not estimable \u2014 a mean is missing"
         return _not_estimable(reason, **known)
@@ -312,16 +312,16 @@ def binary_effects(pkg, *, measure: str = "RR") -> pd.DataFrame:
             n_t, n_c = resolve_group_size(t_row, t_arm), resolve_group_size(c_row, c_arm)
             events = []
             for row, n in ((t_row, n_t), (c_row, n_c)):
-                if _finite(row.get("events")) and n is not None:
+                if _present(row.get("events")) and n is not None:
                     events.append((float(row["events"]), f"events {_status_phrase(row, 'events')}"))
-                elif _finite(row.get("percent")) and n is not None:
+                elif _present(row.get("percent")) and n is not None:
                     derived = es.events_from_percent(float(row["percent"]), n.value)
                     events.append((float(derived.value), derived.how))
                 else:
                     events.append(None)
             bg = _p_value_row(pkg.between_group, d["study_id"], d["outcome_id"],
                               tp["timepoint_id"], t_arm["arm_id"], c_arm["arm_id"])
-            rec["reported_p"] = float(bg["p_value"]) if bg is not None and _finite(bg.get("p_value")) else np.nan
+            rec["reported_p"] = float(bg["p_value"]) if bg is not None and _present(bg.get("p_value")) else np.nan
             if None in events:
                 rec.update(estimable=False, how="", reason=NO_PUBLIC_NUMBERS)
                 records.append(rec)

@@ -23,8 +23,8 @@ from hypothesis import strategies as st  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from analysis.forest import (  # noqa: E402
-    ROW_COLUMNS,
-    SUMMARY_COLUMNS,
+    FOREST_ROW_COLUMNS,
+    FOREST_SUMMARY_COLUMNS,
     favours_labels,
     forest_plot,
     format_heterogeneity,
@@ -538,13 +538,13 @@ def test_input_tables_are_not_modified():
 
 # ------------------------------------------------------------------ bad input
 
-@pytest.mark.parametrize("column", ROW_COLUMNS)
+@pytest.mark.parametrize("column", FOREST_ROW_COLUMNS)
 def test_missing_row_column_is_named(column):
     with pytest.raises(ValueError, match=f"rows is missing required column.*{column}"):
         forest_plot(running_rows().drop(columns=column), running_summaries())
 
 
-@pytest.mark.parametrize("column", SUMMARY_COLUMNS)
+@pytest.mark.parametrize("column", FOREST_SUMMARY_COLUMNS)
 def test_missing_summary_column_is_named(column):
     with pytest.raises(ValueError, match=f"summaries is missing required column.*{column}"):
         forest_plot(running_rows(), running_summaries().drop(columns=column))

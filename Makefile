@@ -11,11 +11,13 @@ export PYTHONHASHSEED := 0
 .PHONY: install reproduce test validate bench lab lock references clean
 
 $(PY):
+	@echo "creating $(VENV) with $$($(PYTHON) --version)"
 	$(PYTHON) -m venv $(VENV)
 
 # Pinned versions (requirements.lock) first, then the project itself without
 # re-resolving, so every machine gets the same versions.
 $(STAMP): $(PY) pyproject.toml requirements.lock
+	@echo "installing pinned packages into $(VENV) (about a minute the first time) ..."
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
@@ -29,8 +31,9 @@ validate: install
 reproduce: install
 	$(PY) -m analysis reproduce
 
+# The suite runs on both cores (pytest-xdist); the notebook tests share one worker.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadgroup
 
 bench: install
 	$(PY) benchmarks/bench_pooling.py

@@ -579,10 +579,12 @@ def rho_thresholds(effects: pd.DataFrame, *, level: float = 0.95,
     For every trial × outcome × measure of :func:`change_in_effect_table`, the roots of
     |Δ| = z se(ρ) in ``rho_range`` (:func:`rho_roots`, Brent's method to 1e-12).
     Returns one row each with ``change``, ``rho_root`` (the smallest root, NaN when
-    there is none), ``n_roots``, ``ci_lb_at_low`` / ``ci_ub_at_low`` and ``..._at_high``
+    there is none), ``n_roots``, ``rho_roots`` (all roots, a tuple), ``ci_lb_at_low`` / ``ci_ub_at_low`` and ``..._at_high``
     (the CI at the two ends of the range), ``excludes_zero_at_low`` /
     ``excludes_zero_at_high``, ``rho_excludes_zero`` (the ρ intervals where the CI
-    excludes 0, as text) and ``statement`` ("the 95% CI of the change excludes 0 for
+    excludes 0: a tuple of (low, high) pairs, empty when there is none),
+    ``rho_excludes_zero_text`` (the same, written out), ``rho_statement`` ("for rho
+    above 0.884", "for no rho in [0, 0.95]") and ``statement`` ("the 95% CI of the change excludes 0 for
     rho above 0.942", "... for no rho in [0, 0.95]").
     """
     level = _check_level(level)
@@ -616,18 +618,22 @@ def rho_thresholds(effects: pd.DataFrame, *, level: float = 0.95,
             "effect_end_of_treatment": float(r1["yi"]), "effect_one_month": float(r2["yi"]),
             "change": change, "rho_low": lo, "rho_high": hi,
             "rho_root": float(roots[0]) if roots.size else np.nan, "n_roots": int(roots.size),
+            "rho_roots": tuple(float(x) for x in roots),
             "ci_lb_at_low": float(ends["ci_lb"][0]), "ci_ub_at_low": float(ends["ci_ub"][0]),
             "ci_lb_at_high": float(ends["ci_lb"][1]), "ci_ub_at_high": float(ends["ci_ub"][1]),
             "excludes_zero_at_low": bool(excl_ends[0]),
             "excludes_zero_at_high": bool(excl_ends[1]),
-            "rho_excludes_zero": "; ".join(f"[{a:.4f}, {b:.4f}]" for a, b in intervals),
+            "rho_excludes_zero": tuple((float(a), float(b)) for a, b in intervals),
+            "rho_excludes_zero_text": "; ".join(f"[{a:.4f}, {b:.4f}]" for a, b in intervals),
+            "rho_statement": text,
             "statement": f"the {level:.0%} CI of the change excludes 0 {text}",
             "level": level, "note": p["note"]})
     cols = ["study_id", "study", "scope", "outcome_id", "outcome", "measure", "covariance",
             "effect_end_of_treatment", "effect_one_month", "change", "rho_low", "rho_high",
-            "rho_root", "n_roots", "ci_lb_at_low", "ci_ub_at_low", "ci_lb_at_high",
+            "rho_root", "n_roots", "rho_roots", "ci_lb_at_low", "ci_ub_at_low", "ci_lb_at_high",
             "ci_ub_at_high", "excludes_zero_at_low", "excludes_zero_at_high",
-            "rho_excludes_zero", "statement", "level", "note"]
+            "rho_excludes_zero", "rho_excludes_zero_text", "rho_statement", "statement", "level",
+            "note"]
     return pd.DataFrame.from_records(rows, columns=cols)
 
 

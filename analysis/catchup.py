@@ -579,13 +579,13 @@ def rho_thresholds(effects: pd.DataFrame, *, level: float = 0.95,
     For every trial × outcome × measure of :func:`change_in_effect_table`, the roots of
     |Δ| = z se(ρ) in ``rho_range`` (:func:`rho_roots`, Brent's method to 1e-12).
     Returns one row each with ``change``, ``rho_root`` (the smallest root, NaN when
-    there is none), ``n_roots``, ``rho_roots`` (all roots, a tuple), ``ci_lb_at_low`` / ``ci_ub_at_low`` and ``..._at_high``
-    (the CI at the two ends of the range), ``excludes_zero_at_low`` /
-    ``excludes_zero_at_high``, ``rho_excludes_zero`` (the ρ intervals where the CI
-    excludes 0: a tuple of (low, high) pairs, empty when there is none),
-    ``rho_excludes_zero_text`` (the same, written out), ``rho_statement`` ("for rho
-    above 0.884", "for no rho in [0, 0.95]") and ``statement`` ("the 95% CI of the change excludes 0 for
-    rho above 0.942", "... for no rho in [0, 0.95]").
+    there is none), ``n_roots``, ``rho_roots`` (all roots, a tuple),
+    ``ci_lb_at_low`` / ``ci_ub_at_low`` and ``..._at_high`` (the CI at the two ends of
+    the range), ``excludes_zero_at_low`` / ``excludes_zero_at_high``,
+    ``rho_excludes_zero`` (the ρ intervals where the CI excludes 0: a tuple of
+    (low, high) pairs, empty when there is none), ``rho_excludes_zero_text`` (the same,
+    written out), ``rho_statement`` ("for rho above 0.884", "for no rho in [0, 0.95]")
+    and ``statement`` ("the 95% CI of the change excludes 0 for rho above 0.884").
     """
     level = _check_level(level)
     lo, hi = _rho_range(rho_range)

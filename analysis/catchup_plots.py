@@ -39,7 +39,6 @@ WINDOW_TITLES = {"end_of_treatment": "End of treatment",
                  "about_one_month": "About one month after treatment"}
 SCOPE_WORDS = {"running_injury": "running injury",
                "other_tendinopathy": "elbow, separate comparison"}
-MEASURE_WORDS = {"MD": "mean difference", "SMD": "SMD (Hedges' g)"}
 #: Grey of the shading that marks where a conclusion holds.
 SHADE = "#DADADA"
 MINUS = "\u2212"

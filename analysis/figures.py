@@ -251,13 +251,47 @@ def catchup_figure(tables, options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpe
     return FigureSpec("catchup_one_month", fig, table)
 
 
+def catchup_inference_figure(results) -> FigureSpec:
+    """The change in the effect (one month minus end of treatment) against the assumed
+    within-patient correlation, per trial (:func:`analysis.catchup.catchup_analysis`)."""
+    from analysis.catchup_plots import catchup_inference
+
+    fig, table = catchup_inference(results.curve, results.roots, units=results.units)
+    return FigureSpec("catchup_inference", fig, table)
+
+
+def equivalence_figure(results) -> FigureSpec:
+    """Each trial's one-month difference against an equivalence margin where the data give
+    one, else the smallest margin that would show equivalence."""
+    from analysis.catchup_plots import equivalence_one_month
+
+    fig, table = equivalence_one_month(results.equivalence)
+    return FigureSpec("equivalence_one_month", fig, table)
+
+
+def threshold_figure(results) -> FigureSpec:
+    """The pooled running-injury SMD as a function of the SMD an unpublished trial would
+    have, thresholds marked, one panel per time point."""
+    from analysis.catchup_plots import threshold_missing_trials
+
+    th = results.thresholds
+    fig, table = threshold_missing_trials(th.curve, th.crossings, th.baseline)
+    return FigureSpec("threshold_missing_trials", fig, table)
+
+
 def all_figures(tables, options: ModelOptions = DEFAULT_OPTIONS) -> list[FigureSpec]:
     """Every figure of the review, in reading order."""
+    from analysis.catchup import catchup_analysis
+
+    catchup = catchup_analysis(tables, method=options.method, level=options.level)
     return [
         forest_figure(tables, window="end_of_treatment", options=options),
         forest_figure(tables, window="about_one_month", options=options),
         md_forest_figure(tables, options=options),
         catchup_figure(tables, options=options),
+        catchup_inference_figure(catchup),
+        equivalence_figure(catchup),
+        threshold_figure(catchup),
     ]
 
 

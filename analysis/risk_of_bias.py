@@ -38,6 +38,7 @@ import pandas as pd
 __all__ = [
     "DOMAINS",
     "DOMAIN_NAMES",
+    "DOMAIN_SHORT",
     "JUDGEMENTS",
     "JUDGEMENT_LABELS",
     "MULTIPLE_CONCERNS_HIGH",
@@ -64,6 +65,14 @@ DOMAIN_NAMES = {
     "D4": "Bias in measurement of the outcome",
     "D5": "Bias in selection of the reported result",
     OVERALL: "Overall risk of bias",
+}
+#: Short names for sentences ("high in D1 (randomisation)").
+DOMAIN_SHORT = {
+    "D1": "randomisation",
+    "D2": "deviations from intended interventions",
+    "D3": "missing outcome data",
+    "D4": "measurement of the outcome",
+    "D5": "selection of the reported result",
 }
 #: The table's vocabulary, from best to worst; ``no_information`` last.
 JUDGEMENTS = ("low", "some_concerns", "high", "no_information")
@@ -130,16 +139,24 @@ def _overall(domains: Mapping[str, str], no_information_as: str,
     high = [d for d in DOMAINS if as_rated[d] == "high"]
     concerns = [d for d in DOMAINS if as_rated[d] == "some_concerns"]
     ni = [d for d in DOMAINS if domains[d] == "no_information"]
-    ni_words = (f" (no information in {', '.join(ni)}, counted as "
-                f"{JUDGEMENT_LABELS[no_information_as].lower()})") if ni else ""
+
+    def named(ds):
+        return ", ".join(f"{d} ({DOMAIN_SHORT[d]})" for d in ds)
+
     if high:
-        return "high", f"high in {', '.join(high)}{ni_words}"
+        judged = [d for d in high if domains[d] == "high"]
+        words = f"high in {named(judged)}" if judged else ""
+        if len(judged) < len(high):
+            counted = [d for d in high if d not in judged]
+            words += ("; " if words else "") + f"no information, counted as high, in {named(counted)}"
+        return "high", words
     if not concerns:
         return "low", "low in all five domains"
+    what = "some concerns or no information" if ni else "some concerns"
     if multiple_concerns_high is not None and len(concerns) >= multiple_concerns_high:
-        return "high", (f"some concerns in {len(concerns)} domains ({', '.join(concerns)}), "
-                        f"at least {multiple_concerns_high}{ni_words}")
-    return "some_concerns", f"some concerns in {', '.join(concerns)}, high in none{ni_words}"
+        return "high", (f"{what} in {len(concerns)} domains, {named(concerns)}: "
+                        f"{multiple_concerns_high} or more make the result high risk")
+    return "some_concerns", f"{what} in {named(concerns)}, high in none"
 
 
 def rob2_overall(domains: Mapping[str, str], *, no_information_as: str = "some_concerns",
@@ -173,7 +190,8 @@ def rob2_overall(domains: Mapping[str, str], *, no_information_as: str = "some_c
 
 def overall_reason(domains: Mapping[str, str], *, no_information_as: str = "some_concerns",
                    multiple_concerns_high: int | None = MULTIPLE_CONCERNS_HIGH) -> str:
-    """Which step of :func:`rob2_overall` decides, in words (e.g. 'high in D1, D2')."""
+    """Which step of :func:`rob2_overall` decides, in words (e.g. 'high in D1
+    (randomisation), D2 (deviations from intended interventions)')."""
     return _overall(domains, no_information_as, multiple_concerns_high)[1]
 
 

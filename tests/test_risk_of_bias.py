@@ -55,7 +55,7 @@ def test_all_low_is_low():
 def test_one_high_domain_is_high(domain):
     d = five(**{domain.replace("D", "d"): "high"})
     assert rob2_overall(d) == "high"
-    assert overall_reason(d) == f"high in {domain}"
+    assert overall_reason(d).startswith(f"high in {domain} (")
     # whatever the others are, and whatever the multiple-concerns rule
     d = dict(five("some_concerns", "no_information"), **{domain: "high"})
     assert rob2_overall(d, multiple_concerns_high=None) == "high"
@@ -65,15 +65,16 @@ def test_one_high_domain_is_high(domain):
 def test_some_concerns_in_fewer_domains_than_the_threshold_is_some_concerns(n_concerns):
     d = five(*(["some_concerns"] * n_concerns + ["low"] * (5 - n_concerns)))
     assert rob2_overall(d) == "some_concerns"
-    assert overall_reason(d).startswith("some concerns in D1")
+    assert overall_reason(d).startswith("some concerns in D1 (randomisation)")
+    assert overall_reason(d).endswith("high in none")
 
 
 @pytest.mark.parametrize("n_concerns", [3, 4, 5])
 def test_some_concerns_in_multiple_domains_is_high(n_concerns):
     d = five(*(["some_concerns"] * n_concerns + ["low"] * (5 - n_concerns)))
     assert rob2_overall(d) == "high"
-    assert f"some concerns in {n_concerns} domains" in overall_reason(d)
-    assert "at least 3" in overall_reason(d)
+    assert overall_reason(d).startswith(f"some concerns in {n_concerns} domains, D1 (randomisation)")
+    assert overall_reason(d).endswith("3 or more make the result high risk")
 
 
 def test_the_multiple_concerns_rule_is_an_option():
@@ -87,11 +88,13 @@ def test_the_multiple_concerns_rule_is_an_option():
 def test_no_information_counts_as_some_concerns_by_default():
     two = five("no_information", "no_information")
     assert rob2_overall(two) == "some_concerns"
-    assert "no information in D1, D2, counted as some concerns" in overall_reason(two)
+    assert overall_reason(two) == ("some concerns or no information in D1 (randomisation), "
+                                   "D2 (deviations from intended interventions), high in none")
     # the committed running-injury pattern: no information in D1, D2, D3, D5; D4 low
     four = five("no_information", "no_information", "no_information", "low", "no_information")
     assert rob2_overall(four) == "high"
-    assert overall_reason(four).startswith("some concerns in 4 domains (D1, D2, D3, D5), at least 3")
+    assert overall_reason(four).startswith("some concerns or no information in 4 domains, D1 ")
+    assert "D4" not in overall_reason(four)
     assert rob2_overall(four, multiple_concerns_high=None) == "some_concerns"
 
 
@@ -100,7 +103,10 @@ def test_no_information_as_high_is_the_stricter_reading():
     assert rob2_overall(d) == "some_concerns"
     assert rob2_overall(d, no_information_as="high") == "high"
     assert overall_reason(d, no_information_as="high") == \
-        "high in D3 (no information in D3, counted as high)"
+        "no information, counted as high, in D3 (missing outcome data)"
+    mixed = five("high", d3="no_information")
+    assert overall_reason(mixed, no_information_as="high") == (
+        "high in D1 (randomisation); no information, counted as high, in D3 (missing outcome data)")
 
 
 def test_mixed_concerns_and_no_information_are_counted_together():
@@ -204,7 +210,8 @@ def test_stored_overall_is_the_algorithm(pkg):
     assert len(wide) == 11
     assert (wide["overall"] == wide["overall_computed"]).all()
     nirschl = wide[wide["study_id"] == "nirschl2003"]
-    assert set(nirschl["reason"]) == {"high in D1, D2 (no information in D3, D5, counted as some concerns)"}
+    assert set(nirschl["reason"]) == {
+        "high in D1 (randomisation), D2 (deviations from intended interventions)"}
     assert (nirschl["n_high_domains"] == 2).all()
     # without the multiple-concerns rule the running-injury trials would be "some concerns"
     lenient = assessment_wide(pkg.risk_of_bias, multiple_concerns_high=None)
@@ -436,7 +443,7 @@ def test_an_overall_judgement_that_contradicts_the_algorithm(data_dir):
     _set(data_dir, ROB, line, judgement="some_concerns")
     p = _expect(validate_package(data_dir), ROB, line, "judgement", "rob-overall")
     assert "overall is 'some_concerns' but the RoB 2 algorithm gives 'high'" in p.message
-    assert "some concerns in 4 domains" in p.message
+    assert "some concerns or no information in 4 domains" in p.message
 
 
 def test_changing_a_domain_without_the_overall_is_caught(data_dir):

@@ -432,15 +432,16 @@ def summary_of_findings(pooled: pd.DataFrame, effects: pd.DataFrame, risk_of_bia
             if np.isfinite(r["n_t"]) and np.isfinite(r["n_c"]):
                 n = float(r["n_t"] + r["n_c"])
                 n_missing_known += n
-                phrases.append(f"{r['study']}: {_participants_phrase(n, s['unit_of_randomisation'] if s['unit_of_randomisation'] != 'not_reported' else s['unit_of_analysis'])}")
+                unit_r = (s["unit_of_randomisation"] if s["unit_of_randomisation"] != "not_reported"
+                          else s["unit_of_analysis"])
+                phrases.append(f"{r['study']}, {_participants_phrase(n, unit_r)}")
             else:
                 total = s["units_analysed_n"] if pd.notna(s["units_analysed_n"]) else s["patients_n"]
                 what = (_participants_phrase(float(total), s["unit_of_analysis"]) + " over all arms"
                         if pd.notna(total) else "size not known")
-                phrases.append(f"{r['study']}: not known for this comparison ({what})")
+                phrases.append(f"{r['study']}, size for this comparison not known ({what})")
         rec.update(participants_with_results=n_ok if len(ok) else np.nan, participants_unit=unit)
-        text = (f"{_participants_phrase(n_ok, unit)} in {len(ok)} trial(s) with results"
-                if len(ok) else "no trial with results")
+        text = f"{_participants_phrase(n_ok, unit)} with results" if len(ok) else "none with results"
         if phrases:
             text += "; without public results: " + "; ".join(phrases)
         rec["participants"] = text
@@ -604,7 +605,7 @@ def sof_markdown(sof: pd.DataFrame, *, title: str = "Summary of findings: dexame
              "|" + "---|" * (5 + len(GRADE_DOMAINS))]
     for (_, r), m in zip(sof.iterrows(), marks):
         cells = [r["population"], r["time"],
-                 f"{r['k_with_results']} of {r['k_total']} with results ({r['participants']})",
+                 f"{r['k_total']} trial{'s' if r['k_total'] != 1 else ''}, {r['k_with_results']} with results; {r['participants']}",
                  r["effect"]]
         for d in GRADE_DOMAINS:
             mark = m.get(d)
@@ -763,6 +764,7 @@ def effect_direction_cells(direction: pd.DataFrame, studies: pd.DataFrame, timep
         roles[(a["study_id"], a["label"])] = a["role"]
     rob = dict(zip(trial_rob["study_id"], trial_rob["overall"]))
     n_of = dict(zip(sizes["study_id"], sizes["n"]))
+    unit_of = dict(zip(sizes["study_id"], sizes["unit"]))
     pedro_of = dict(zip(pedro["study_id"], pedro["text"])) if pedro is not None else {}
     rows = []
     for _, r in direction.iterrows():
@@ -813,12 +815,13 @@ def effect_direction_cells(direction: pd.DataFrame, studies: pd.DataFrame, timep
             "window": window, "domain": domain, "arrow": arrow, "basis": basis, "drawn": drawn,
             "in_vote": drawn and basis == "between-group" and arrow in ("up", "down"),
             "n_outcomes": len(per_outcome), "outcomes": "; ".join(dict.fromkeys(use["outcome"])),
-            "n": n, "size": size, "risk_of_bias": rob.get(sid, "not_assessed"),
+            "n": n, "unit": unit_of.get(sid, ""), "size": size,
+            "risk_of_bias": rob.get(sid, "not_assessed"),
             "pedro": pedro_of.get(sid, ""),
         })
     return pd.DataFrame.from_records(cells, columns=[
         "scope", "study_id", "study", "window", "domain", "arrow", "basis", "drawn", "in_vote",
-        "n_outcomes", "outcomes", "n", "size", "risk_of_bias", "pedro"])
+        "n_outcomes", "outcomes", "n", "unit", "size", "risk_of_bias", "pedro"])
 
 
 def sign_tests(cells: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:

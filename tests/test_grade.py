@@ -270,9 +270,9 @@ def test_sof_rows_and_counts(sof):
     assert set(run["trials_with_results"]) == {"Gudeman 1997"}
     assert set(run["trials_without_results"]) == {"Neeter 2003, Osborne & Allison 2006"}
     assert (run["participants_with_results"] == 40).all() and set(run["participants_unit"]) == {"foot"}
-    assert run["participants"].str.startswith("40 feet in 1 trial(s) with results; without public "
-                                              "results: Neeter 2003: 25 patients; Osborne & Allison 2006: "
-                                              "not known for this comparison (42 feet over all arms)").all()
+    assert (run["participants"] == "40 feet with results; without public results: Neeter 2003, 25 "
+                                   "patients; Osborne & Allison 2006, size for this comparison not known "
+                                   "(42 feet over all arms)").all()
     elbow = sof[sof["scope"] == "other_tendinopathy"]
     assert (elbow["participants_with_results"] == 199).all() and (elbow["k_total"] == 1).all()
 
@@ -400,7 +400,8 @@ def test_counts_and_footnotes_follow_an_added_trial(with_neeter):
     assert set(run["trials_without_results"]) == {"Osborne & Allison 2006"}
     # feet and patients together: counted as participants
     assert (run["participants_with_results"] == 40 + 25).all() and set(run["participants_unit"]) == {"participant"}
-    assert run["participants"].str.startswith("65 participants in 2 trial(s) with results").all()
+    assert run["participants"].str.startswith("65 participants with results; without public results: "
+                                              "Osborne & Allison 2006").all()
     # no MD: the two trials measure different outcomes
     assert run["md"].isna().all()
     # inconsistency is now assessable, from the pooled I² and Q
@@ -450,7 +451,7 @@ def test_writers(sof, tmp_path):
     text = md_path.read_text(encoding="utf-8")
     assert text == sof_markdown(sof)
     assert text.count("\n| ") == 1 + 4  # header + four rows
-    assert "| Running injuries | End of treatment | 1 of 3 with results" in text
+    assert "| Running injuries | End of treatment | 3 trials, 1 with results; 40 feet with results" in text
     assert "\u2295\u25ef\u25ef\u25ef very low |" in text
     for letter, note in sof_footnotes(sof)[1]:
         assert f"\n{letter}. {note}" in text

@@ -70,6 +70,7 @@ __all__ = [
     "OUTCOME_DOMAINS",
     "Rating",
     "certainty_level",
+    "certainty_sentences",
     "effect_direction_cells",
     "optimal_information_size",
     "outcome_domain",
@@ -540,6 +541,31 @@ def summary_of_findings_from_package(pkg, *, effects: pd.DataFrame | None = None
         pkg.studies, pooled_md=pooled_by_window(eff, measure="MD", method=method, knha=knha),
         outcome_definitions=pkg.outcome_definitions,
         minimal_important_differences=pkg.minimal_important_differences, **options)
+
+
+def certainty_sentences(sof: pd.DataFrame) -> list[str]:
+    """One plain-language sentence per row of the summary of findings, written from it:
+    the certainty and, domain by domain, by how much and why it was rated down."""
+    words = {-1: "one level", -2: "two levels"}
+    out = []
+    for _, r in sof.iterrows():
+        where = f"{r['population']}, {str(r['time']).lower()}"
+        if r["certainty"] == "not rated":
+            out.append(f"{where}: not rated, because no trial has public numbers for it.")
+            continue
+        down = [f"{words[int(r[d])]} for {DOMAIN_TITLES[d].lower()}" for d in GRADE_DOMAINS if r[d] < 0]
+        kept = [DOMAIN_TITLES[d].lower() for d in GRADE_DOMAINS if r[d] == 0]
+        text = (f"{where}: {r['certainty']} certainty ({r['certainty_symbols']}), starting from "
+                f"{r['start']} for randomised trials")
+        if down:
+            text += "; rated down " + ", ".join(down)
+        if kept:
+            text += "; not rated down for " + ", ".join(kept)
+        if r.get("certainty_own_population") not in (None, "", r["certainty"], "not rated"):
+            text += (f". For the trials' own population the certainty would be "
+                     f"{r['certainty_own_population']}")
+        out.append(text + ".")
+    return out
 
 
 # --------------------------------------------------------------------------- writers

@@ -23,7 +23,8 @@ overall rows must agree with it, or validation fails (rule ``rob-overall``).
 
 Public API: :func:`rob2_overall`, :func:`overall_reason`, :func:`assessment_wide`,
 :func:`trial_overall`, :func:`trial_sizes`, :func:`traffic_light_table`,
-:func:`summary_table`, :func:`pedro_scores`, :func:`check_tables`, and the constants
+:func:`summary_table`, :func:`judgements_by_trial`, :func:`pedro_scores`,
+:func:`check_tables`, and the constants
 :data:`DOMAINS`, :data:`DOMAIN_NAMES`, :data:`JUDGEMENTS`, :data:`JUDGEMENT_LABELS`,
 :data:`RULES`.
 """
@@ -47,6 +48,7 @@ __all__ = [
     "RULES",
     "assessment_wide",
     "check_tables",
+    "judgements_by_trial",
     "overall_reason",
     "pedro_scores",
     "rob2_overall",
@@ -339,6 +341,40 @@ def summary_table(rob: pd.DataFrame, sizes: pd.DataFrame, timepoints: pd.DataFra
                                 "trials": ", ".join(part["study_id"])})
     return pd.DataFrame.from_records(records, columns=["group", "domain", "judgement", "weight",
                                                        "share", "trials"])
+
+
+def judgements_by_trial(rob: pd.DataFrame, studies: pd.DataFrame) -> pd.DataFrame:
+    """Each trial's domain judgements in words, with the results they apply to.
+
+    One row per trial × domain × (judgement, support): rows that are the same at every
+    time point of a trial collapse into one, with the time points listed. Columns
+    ``study, domain, domain_name, judgement, results, what_the_record_says,
+    how_rob2_gets_there, support_status, support_source``; the overall rows follow each
+    trial's domains, with the algorithm's reason in ``how_rob2_gets_there``.
+    """
+    labels = studies.set_index("study_id")["label"]
+    order = {s: i for i, s in enumerate(studies["study_id"])}
+    wide = assessment_wide(rob).set_index(_RESULT)
+    rows = []
+    for (sid, dom), grp in rob.groupby(["study_id", "domain"], sort=False):
+        keys = ["judgement", "support", "rationale"] if dom != OVERALL else ["judgement"]
+        for _, g in grp.fillna("").groupby(keys, sort=False):
+            first = g.iloc[0]
+            if dom == OVERALL:
+                reasons = {wide.loc[(r["study_id"], r["outcome_id"], r["timepoint_id"]), "reason"]
+                           for _, r in g.iterrows()}
+                how, said, status, source = "; ".join(sorted(reasons)), "", "", ""
+            else:
+                how, said = first["rationale"], first["support"]
+                status, source = first["support_status"], first["support_source"]
+            rows.append({"_o": (order.get(sid, len(order)), (list(DOMAINS) + [OVERALL]).index(dom)),
+                         "study": labels.get(sid, sid), "domain": dom, "domain_name": DOMAIN_NAMES[dom],
+                         "judgement": JUDGEMENT_LABELS.get(first["judgement"], first["judgement"]),
+                         "results": ", ".join(f"{o} at {t}" for o, t in zip(g["outcome_id"], g["timepoint_id"])),
+                         "what_the_record_says": said, "how_rob2_gets_there": how,
+                         "support_status": status, "support_source": source})
+    out = pd.DataFrame.from_records(rows)
+    return out.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
 def pedro_scores(pedro: pd.DataFrame) -> pd.DataFrame:

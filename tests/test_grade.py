@@ -577,3 +577,19 @@ def test_sign_tests_on_the_committed_data(cells):
     assert t["p_value"].isna().all()  # no domain has enough trials
     assert (t["votes"] <= 1).all()
     assert not (t["scope"] + t["window"] + t["domain"]).duplicated().any()
+
+
+def test_certainty_sentences(sof):
+    from analysis.grade import certainty_sentences
+
+    s = certainty_sentences(sof)
+    assert len(s) == len(sof)
+    assert s[0] == ("Running injuries, end of treatment: very low certainty (\u2295\u25ef\u25ef\u25ef), "
+                    "starting from high for randomised trials; rated down one level for risk of bias, one "
+                    "level for imprecision, one level for publication and reporting bias; not rated down "
+                    "for inconsistency, indirectness.")
+    assert "two levels for imprecision" in s[1]
+    assert s[3].endswith("For the trials' own population the certainty would be low.")
+    not_rated = sof.iloc[:1].assign(certainty="not rated")
+    assert certainty_sentences(not_rated) == [
+        "Running injuries, end of treatment: not rated, because no trial has public numbers for it."]

@@ -516,3 +516,25 @@ def test_the_command_line_reports_located_problems_without_a_traceback(data_dir,
     err = capsys.readouterr().err
     assert f"risk_of_bias.csv, line {line}, column judgement: " in err
     assert "[rule: rob-overall]" in err and "Traceback" not in err
+
+
+def test_judgements_by_trial_collapses_identical_time_points(pkg):
+    from analysis.risk_of_bias import judgements_by_trial
+
+    j = judgements_by_trial(pkg.risk_of_bias, pkg.studies)
+    # four trials x (five domains + overall): every judgement is the same at each time point
+    assert len(j) == 4 * 6
+    assert list(dict.fromkeys(j["study"])) == ["Gudeman 1997", "Neeter 2003", "Osborne & Allison 2006",
+                                               "Nirschl 2003"]
+    neeter_d1 = j[(j["study"] == "Neeter 2003") & (j["domain"] == "D1")].iloc[0]
+    assert neeter_d1["results"].count("pain_activity at") == 5
+    assert neeter_d1["judgement"] == "No information"
+    nirschl = j[j["study"] == "Nirschl 2003"].set_index("domain")
+    assert nirschl.loc["D1", "what_the_record_says"].endswith("PEDro rates concealed allocation 'No'")
+    assert nirschl.loc["overall", "how_rob2_gets_there"] == \
+        "high in D1 (randomisation), D2 (deviations from intended interventions)"
+    # a judgement that differs at one time point gets its own row (synthetic change)
+    rob = pkg.risk_of_bias.copy()
+    rob.loc[(rob["study_id"] == "gudeman1997") & (rob["timepoint_id"] == "one_month_after")
+            & (rob["domain"] == "D3"), "support"] = "synthetic support"
+    assert len(judgements_by_trial(rob, pkg.studies)) == 4 * 6 + 1

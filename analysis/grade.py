@@ -396,7 +396,6 @@ def summary_of_findings(pooled: pd.DataFrame, effects: pd.DataFrame, risk_of_bia
     from analysis.timecourse import SCOPE_LABELS, WINDOW_LABELS, primary_effects
 
     smd = primary_effects(effects, "SMD")
-    md_rows = primary_effects(effects, "MD")
     study = studies.set_index("study_id")
     wide = assessment_wide(risk_of_bias, no_information_as=no_information_as,
                            multiple_concerns_high=multiple_concerns_high)

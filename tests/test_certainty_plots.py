@@ -188,3 +188,22 @@ def test_tables_are_deterministic(pkg, effects, figures):
     for name, (fig, table) in again.items():
         pd.testing.assert_frame_equal(table, figures[name][1])
         plt.close(fig)
+
+
+def test_summary_of_findings_figure_shows_a_row_that_is_not_rated(pkg, effects):
+    """Synthetic: Gudeman's numbers removed, so the running-injury rows have no estimate."""
+    from analysis.grade import summary_of_findings
+    from analysis.timecourse import pooled_by_window
+
+    eff = effects.copy()
+    eff.loc[eff["study_id"] == "gudeman1997", ["estimable", "yi", "vi", "ci_lb", "ci_ub"]] = \
+        [False, np.nan, np.nan, np.nan, np.nan]
+    eff["estimable"] = eff["estimable"].astype(bool)
+    sof = summary_of_findings(pooled_by_window(eff), eff, pkg.risk_of_bias, pkg.studies)
+    fig, table = summary_of_findings_figure(sof)
+    run = table[table["scope"] == "running_injury"]
+    assert (run["certainty"] == "not rated").all()
+    assert (run["Risk of bias"] == "").all()
+    assert run["effect"].str.startswith("no estimate").all()
+    assert "not rated" in _texts(fig)
+    plt.close(fig)

@@ -854,11 +854,11 @@ def sign_tests(cells: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
 
     The number of trials whose between-group direction favours dexamethasone against
     the number favouring placebo, two-sided exact binomial test of p = 0.5 (scipy's
-    ``binomtest``; Cochrane Handbook 12.4.2.3). Trials with no clear difference,
-    conflicting or unknown directions, and within-group findings, do not vote. When even
-    a unanimous vote could not give p < ``alpha`` (fewer than 6 votes at 0.05) the test
-    is not meaningful: ``p_value`` is left empty and ``note`` says so, with the smallest
-    p the votes could give.
+    ``binomtest``; Cochrane Handbook chapter 12, vote counting based on the direction of
+    effect). Trials with no clear difference, conflicting or unknown directions, and
+    within-group findings, do not vote. When even a unanimous vote could not give
+    p < ``alpha`` (fewer than 6 votes at 0.05) the test is not meaningful: ``p_value``
+    is left empty and ``note`` says so, with the smallest p the votes could give.
     """
     rows = []
     for (scope, window, domain), g in cells[cells["drawn"]].groupby(["scope", "window", "domain"], sort=False):

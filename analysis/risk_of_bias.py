@@ -18,7 +18,7 @@ record does not answer a domain's deciding signalling question the judgement is
 assessment in ``data/pedro_ratings.csv``, not used in its place.
 
 The overall judgement is computed by :func:`rob2_overall` (Sterne et al. 2019, BMJ
-366:l4898, Table 2 and the RoB 2 guidance, section "Overall risk of bias"), and the CSV's
+366:l4898, and the RoB 2 guidance on the overall risk-of-bias judgement), and the CSV's
 overall rows must agree with it, or validation fails (rule ``rob-overall``).
 
 Public API: :func:`rob2_overall`, :func:`overall_reason`, :func:`assessment_wide`,
@@ -165,7 +165,8 @@ def rob2_overall(domains: Mapping[str, str], *, no_information_as: str = "some_c
                  multiple_concerns_high: int | None = MULTIPLE_CONCERNS_HIGH) -> str:
     """Overall RoB 2 judgement of one result from its five domain judgements.
 
-    The RoB 2 algorithm (Sterne et al. 2019, BMJ 366:l4898, Table 2):
+    The RoB 2 algorithm (Sterne et al. 2019, BMJ 366:l4898, the overall risk-of-bias
+    judgement):
 
     1. **High** if any domain is at high risk of bias;
     2. **Low** if every domain is at low risk of bias;

@@ -1296,25 +1296,29 @@ class CatchupResults:
                                 units=self.units)
 
 
-def sourced_margins(outcomes: pd.DataFrame) -> dict[str, tuple[float, str]]:
+def sourced_margins(mids: pd.DataFrame) -> dict[str, tuple[float, str]]:
     """Equivalence margins that the data give with a source: outcome id → (margin, text).
 
-    A margin is an outcome's minimal clinically important difference stored in the
-    outcome table (value field ``mcid``, with its status and source); where the data give
-    none, the outcome has no margin (and the analysis reports the smallest margin that
-    would show equivalence instead). Never a typed number.
+    ``mids`` is the table of minimal important differences of the data package
+    (``minimal_important_differences.csv``: value fields ``mid_lower`` and ``mid_upper``
+    with status and source). The margin is the **lower** end of a sourced range, the
+    stricter choice for showing equivalence (a smaller margin is harder to meet); the
+    text names the source, its status and the whole range. An outcome without a row has
+    no margin, and the analysis reports the smallest margin that would show equivalence
+    instead. Never a typed number.
     """
-    if "mcid" not in outcomes.columns:
-        return {}
-    out = {}
-    for _, r in outcomes[outcomes["mcid"].notna()].iterrows():
-        status = r.get("mcid_status")
-        source = r.get("mcid_source")
-        note = r.get("mcid_note")
-        text = f"{source} ({status})" if isinstance(status, str) else str(source)
-        if isinstance(note, str) and note:
-            text += f"; {note}"
-        out[r["outcome_id"]] = (float(r["mcid"]), text)
+    out: dict[str, tuple[float, str]] = {}
+    if mids is None or "mid_lower" not in mids.columns:
+        return out
+    for _, r in mids[mids["mid_lower"].notna()].iterrows():
+        lower = float(r["mid_lower"])
+        upper = r.get("mid_upper")
+        units = r.get("units") if isinstance(r.get("units"), str) else ""
+        rng = (f"{lower:g} to {float(upper):g} {units}".strip() if pd.notna(upper)
+               else f"{lower:g} {units}".strip())
+        text = (f"MID {rng}, {r['mid_lower_source']} ({r['mid_lower_status']}); the lower end "
+                "is used")
+        out[r["outcome_id"]] = (lower, text)
     return out
 
 
@@ -1325,12 +1329,13 @@ def catchup_analysis(tables, *, method: str = "REML", level: float = 0.95,
     ReviewTables`): change in the effect against ρ, the share remaining, equivalence at
     one month (margins from the data, :func:`sourced_margins`, unless given), and the
     thresholds for the unpublished running-injury trials under ``method`` with a
-    Wald-type and with a Hartung–Knapp CI."""
+    Wald-type and with a Hartung–Knapp CI. The margins come from the data's minimal
+    important differences (:func:`sourced_margins`) unless given."""
     effects = tables.effects
     units = {r["outcome_id"]: r["units"] for _, r in tables.outcomes.iterrows()
              if isinstance(r.get("units"), str)}
     if margins is None:
-        margins = sourced_margins(tables.outcomes)
+        margins = sourced_margins(tables.minimal_important_differences)
     recovered = getattr(tables, "p_dist", "t")
     return CatchupResults(
         curve=change_in_effect_table(effects, level=level),

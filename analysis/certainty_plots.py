@@ -3,9 +3,10 @@ summary-of-findings table, the effect-direction plot.
 
 Each plotting function takes a plain table (built by :mod:`analysis.risk_of_bias` or
 :mod:`analysis.grade`) and returns ``(matplotlib Figure, table of exactly what is
-plotted)``; none computes a statistic. Save with :func:`analysis.plots.save_figure` (PNG
-300 dpi + SVG) and write the table beside it. :func:`certainty_figures` builds all four
-from a data package.
+plotted)``; none computes a statistic. Figures are :class:`matplotlib.figure.Figure`
+objects made without pyplot (no backend is touched, and a notebook shows each once).
+Save with :func:`analysis.plots.save_figure` (PNG 300 dpi + SVG) and write the table
+beside it; :mod:`analysis.figures` says which table goes into which committed figure.
 
 Colours: the RoB 2 key of the Cochrane tool as robvis draws it (low green ``#02C100``,
 some concerns yellow ``#E2DF07``, high red ``#BF0000``, no information blue
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import textwrap
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -31,7 +31,6 @@ from analysis.risk_of_bias import DOMAIN_NAMES, DOMAINS, JUDGEMENT_LABELS, OVERA
 __all__ = [
     "ROB_COLOURS",
     "ROB_GLYPHS",
-    "certainty_figures",
     "effect_direction_plot",
     "summary_bar_plot",
     "summary_of_findings_figure",
@@ -91,7 +90,7 @@ def traffic_light_plot(table: pd.DataFrame, *, title: str = "Risk of bias (RoB 2
     rows = table.sort_values(["row"]).drop_duplicates("row")
     n = len(rows)
     with figure_style():
-        fig = plt.figure(figsize=(8.8, 2.7 + 0.34 * n))
+        fig = Figure(figsize=(8.8, 2.7 + 0.34 * n))
         top_in, bottom_in = 0.85, 1.95
         height = fig.get_figheight()
         ax = fig.add_axes([0.0, bottom_in / height, 1.0, 1 - (top_in + bottom_in) / height])
@@ -160,7 +159,8 @@ def summary_bar_plot(table: pd.DataFrame, *, group_labels: dict | None = None,
     bottom_in = 0.55 + 0.45 + 0.15 * len(note_lines)
     height = top_in + len(groups) * panel_in + (len(groups) - 1) * gap_in + bottom_in
     with figure_style():
-        fig, axes = plt.subplots(len(groups), 1, figsize=(8.6, height), squeeze=False)
+        fig = Figure(figsize=(8.6, height))
+        axes = fig.subplots(len(groups), 1, squeeze=False)
         fig.subplots_adjust(left=0.42, right=0.97, top=1 - top_in / height, bottom=bottom_in / height,
                             hspace=gap_in / panel_in)
         for ax, group in zip(axes[:, 0], groups):
@@ -255,7 +255,7 @@ def summary_of_findings_figure(sof: pd.DataFrame, *, title: str = "Summary of fi
     width = sum(w for *_, w in cols) + 0.3
     height = 0.45 + head_h + body_h + foot_h
     with figure_style():
-        fig = plt.figure(figsize=(width, height))
+        fig = Figure(figsize=(width, height))
         ax = fig.add_axes([0, 0, 1, 1])
         ax.set_xlim(0, width)
         ax.set_ylim(height, 0)
@@ -358,7 +358,7 @@ def effect_direction_plot(cells: pd.DataFrame, tests: pd.DataFrame, *,
     col_w, label_w = 1.02, 2.5
     width = label_w + col_w * len(columns) + 0.4
     with figure_style():
-        fig = plt.figure(figsize=(max(width, 8.6), 1.6 + 0.42 * n_rows + 2.0))
+        fig = Figure(figsize=(max(width, 8.6), 1.6 + 0.42 * n_rows + 2.0))
         height = fig.get_figheight()
         ax = fig.add_axes([0.0, 2.05 / height, 1.0, 1 - 3.25 / height])
         ax.set_xlim(0, max(width, 8.6))
@@ -448,62 +448,3 @@ def effect_direction_plot(cells: pd.DataFrame, tests: pd.DataFrame, *,
     return fig, pd.DataFrame.from_records(shown, columns=[
         "row", "scope", "study", "window", "domain", "arrow", "basis", "size", "risk_of_bias",
         "in_vote", "text"])
-
-
-# --------------------------------------------------------------------------- all four
-
-
-def certainty_figures(pkg, *, effects: pd.DataFrame | None = None, window: str = "end_of_treatment",
-                      **sof_options) -> dict[str, tuple[Figure, pd.DataFrame]]:
-    """The four figures from a data package, by name: ``risk_of_bias_traffic_light``,
-    ``risk_of_bias_summary`` (weighted by trial sample size, at ``window``),
-    ``summary_of_findings`` and ``effect_direction``. Each value is ``(Figure, table of
-    exactly what is plotted)``; ``sof_options`` go to
-    :func:`analysis.grade.summary_of_findings`."""
-    from analysis.direction import effect_direction_table
-    from analysis.grade import (
-        effect_direction_cells,
-        sign_tests,
-        summary_of_findings_from_package,
-    )
-    from analysis.risk_of_bias import (
-        MULTIPLE_CONCERNS_HIGH,
-        pedro_scores,
-        summary_table,
-        traffic_light_table,
-        trial_overall,
-        trial_sizes,
-    )
-    from analysis.timecourse import SCOPE_LABELS, WINDOW_LABELS
-    from analysis.trial_effects import continuous_effects
-
-    eff = continuous_effects(pkg) if effects is None else effects
-    sizes = trial_sizes(pkg.studies, pkg.arms)
-    ni_note = ("No information: the public record does not answer the domain's deciding signalling "
-               "question. The overall judgement counts it as some concerns; some concerns in "
-               f"{MULTIPLE_CONCERNS_HIGH} or more domains make a result high risk (RoB 2's "
-               "multiple-domains rule, as this review applies it).")
-    out = {"risk_of_bias_traffic_light": traffic_light_plot(
-        traffic_light_table(pkg.risk_of_bias, pkg.studies, pkg.timepoints), note=ni_note)}
-    scopes = dict(zip(pkg.studies["study_id"], pkg.studies["scope"]))
-    summ = summary_table(pkg.risk_of_bias, sizes, pkg.timepoints, window=window, groups=scopes)
-    used = sizes[sizes["study_id"].isin(pkg.risk_of_bias["study_id"])]
-    weights_note = ("Weights: each trial's sample size (" + "; ".join(
-        f"{r['study']} {r['n']:g} {dict(foot='feet', patient='patients').get(r['unit'], r['unit'])}, "
-        f"{r['basis']}" for _, r in used.iterrows()) + f"). Results at: {WINDOW_LABELS.get(window, window).lower()}.")
-    out["risk_of_bias_summary"] = summary_bar_plot(summ, group_labels=SCOPE_LABELS, weights_note=weights_note)
-    out["summary_of_findings"] = summary_of_findings_figure(
-        summary_of_findings_from_package(pkg, effects=eff, **sof_options))
-    cells = effect_direction_cells(effect_direction_table(pkg, eff), pkg.studies, pkg.timepoints, pkg.arms,
-                                   trial_overall(pkg.risk_of_bias), sizes,
-                                   pedro=pedro_scores(pkg.pedro_ratings))
-    hidden = cells[~cells["drawn"]]
-    note = ("Directions of computed effects follow their 95% CI (no clear difference when it includes "
-            "zero). Hollow arrows: the dexamethasone arm improved from baseline and the control arm is not "
-            "reported to have (or both did: \u25c4\u25ba); not a comparison with placebo.")
-    if len(hidden):
-        note += " Not drawn (no comparison with placebo): " + "; ".join(
-            f"{r['study']}, {r['outcomes']} ({_WINDOW_TITLES.get(r['window'], r['window']).lower()})"
-            for _, r in hidden.iterrows()) + "."
-    out["effect_direction"] = effect_direction_plot(cells, sign_tests(cells), note=note)
-    return out

@@ -84,7 +84,7 @@ __all__ = [
     "sof_footnotes",
     "sof_markdown",
     "summary_of_findings",
-    "summary_of_findings_from_package",
+    "summary_of_findings_for",
     "write_sof_csv",
     "write_sof_markdown",
 ]
@@ -523,23 +523,22 @@ def summary_of_findings(pooled: pd.DataFrame, effects: pd.DataFrame, risk_of_bia
     return _ordered(pd.DataFrame.from_records(records, columns=SOF_COLUMNS))
 
 
-def summary_of_findings_from_package(pkg, *, effects: pd.DataFrame | None = None,
-                                     method: str = "REML", knha: bool = False,
-                                     **options) -> pd.DataFrame:
-    """:func:`summary_of_findings` with its tables built from a data package: the effects
-    (default choices of :func:`analysis.trial_effects.continuous_effects` unless given),
-    the SMD and MD pooled per scope × window with ``method`` and ``knha``, the
-    risk-of-bias, study, outcome and MID tables. ``options`` go to
+def summary_of_findings_for(tables, *, options=None, **sof_options) -> pd.DataFrame:
+    """:func:`summary_of_findings` for the review's tables
+    (:class:`analysis.trial_effects.ReviewTables`): the SMD and MD pooled per scope ×
+    window under ``options`` (:class:`analysis.meta.ModelOptions`, default REML with a
+    Wald-type CI), the risk-of-bias, study, outcome and MID tables. ``sof_options`` go to
     :func:`summary_of_findings`."""
+    from analysis.meta import ModelOptions
     from analysis.timecourse import pooled_by_window
-    from analysis.trial_effects import continuous_effects
 
-    eff = continuous_effects(pkg) if effects is None else effects
+    options = ModelOptions() if options is None else options
+    eff = tables.effects
     return summary_of_findings(
-        pooled_by_window(eff, measure="SMD", method=method, knha=knha), eff, pkg.risk_of_bias,
-        pkg.studies, pooled_md=pooled_by_window(eff, measure="MD", method=method, knha=knha),
-        outcome_definitions=pkg.outcome_definitions,
-        minimal_important_differences=pkg.minimal_important_differences, **options)
+        pooled_by_window(eff, measure="SMD", options=options), eff, tables.risk_of_bias,
+        tables.studies, pooled_md=pooled_by_window(eff, measure="MD", options=options),
+        outcome_definitions=tables.outcomes,
+        minimal_important_differences=tables.minimal_important_differences, **sof_options)
 
 
 def certainty_sentences(sof: pd.DataFrame) -> list[str]:

@@ -19,7 +19,6 @@ from PIL import Image  # noqa: E402
 from analysis.certainty_plots import (  # noqa: E402
     ROB_COLOURS,
     ROB_GLYPHS,
-    certainty_figures,
     effect_direction_plot,
     summary_bar_plot,
     summary_of_findings_figure,
@@ -30,12 +29,22 @@ from analysis.plots import save_figure  # noqa: E402
 from analysis.risk_of_bias import summary_table, traffic_light_table, trial_sizes  # noqa: E402
 
 
+def _build(tables):
+    from analysis.figures import (
+        effect_direction_figure,
+        risk_of_bias_figures,
+        summary_of_findings_figure as sof_spec,
+    )
+    from analysis.grade import summary_of_findings_for
+
+    specs = [*risk_of_bias_figures(tables), sof_spec(summary_of_findings_for(tables)),
+             effect_direction_figure(tables)]
+    return {spec.name: (spec.figure, spec.table) for spec in specs}
+
+
 @pytest.fixture(scope="module")
-def figures(pkg, effects):
-    built = certainty_figures(pkg, effects=effects)
-    yield built
-    for fig, _ in built.values():
-        plt.close(fig)
+def figures(tables):
+    return _build(tables)
 
 
 def _texts(fig) -> list[str]:
@@ -112,10 +121,10 @@ def test_summary_bars_of_all_trials_together(pkg):
     plt.close(fig)
 
 
-def test_summary_of_findings_figure_shows_every_row_and_footnote(figures, pkg, effects):
-    from analysis.grade import summary_of_findings_from_package
+def test_summary_of_findings_figure_shows_every_row_and_footnote(figures, tables):
+    from analysis.grade import summary_of_findings_for
 
-    sof = summary_of_findings_from_package(pkg, effects=effects)
+    sof = summary_of_findings_for(tables)
     fig, table = figures["summary_of_findings"]
     assert len(table) == len(sof)
     assert list(table["scope"]) == list(sof["scope"])
@@ -183,11 +192,10 @@ def test_figures_save_at_300_dpi_and_read_in_greyscale(figures, tmp_path):
     assert "<dc:date>" not in svg.read_text(encoding="utf-8")
 
 
-def test_tables_are_deterministic(pkg, effects, figures):
-    again = certainty_figures(pkg, effects=effects)
+def test_tables_are_deterministic(tables, figures):
+    again = _build(tables)
     for name, (fig, table) in again.items():
         pd.testing.assert_frame_equal(table, figures[name][1])
-        plt.close(fig)
 
 
 def test_summary_of_findings_figure_shows_a_row_that_is_not_rated(pkg, effects):

@@ -38,14 +38,14 @@ from analysis.grade import (
     sof_footnotes,
     sof_markdown,
     summary_of_findings,
-    summary_of_findings_from_package,
+    summary_of_findings_for,
     write_sof_csv,
     write_sof_markdown,
 )
 from analysis.pooling import pool_batch
 from analysis.risk_of_bias import pedro_scores, trial_overall, trial_sizes
 from analysis.timecourse import pooled_by_window, primary_effects
-from analysis.trial_effects import continuous_effects
+from analysis.trial_effects import continuous_effects, findings_table, review_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "grade_reference.json").read_text(encoding="utf-8"))
@@ -257,8 +257,8 @@ def test_random_effects_weights_match_the_pooling_engine():
 
 
 @pytest.fixture(scope="module")
-def sof(pkg, effects):
-    return summary_of_findings_from_package(pkg, effects=effects)
+def sof(tables):
+    return summary_of_findings_for(tables)
 
 
 def test_sof_rows_and_counts(sof):
@@ -321,12 +321,12 @@ def test_sof_reasons_are_written_from_the_data(sof):
 
 
 def test_sof_options_change_the_ratings(pkg, effects):
-    lenient = summary_of_findings_from_package(pkg, effects=effects, very_serious_high_domains=3,
+    lenient = summary_of_findings_for(review_tables(pkg), very_serious_high_domains=3,
                                                question_scope="other_tendinopathy")
     elbow = lenient[lenient["scope"] == "other_tendinopathy"]
     assert list(elbow["risk_of_bias"]) == [-1, -1] and list(elbow["indirectness"]) == [0, 0]
     assert list(elbow["certainty"]) == ["low", "moderate"]
-    bigger = summary_of_findings_from_package(pkg, effects=effects, ois_smd=0.8)
+    bigger = summary_of_findings_for(review_tables(pkg), ois_smd=0.8)
     assert (bigger["ois"] == 2 * math.ceil([c for c in REF["power"] if c["delta"] == 0.8
                                             and c["power"] == 0.8][0]["n_per_arm"])).all()
 
@@ -388,8 +388,8 @@ def with_neeter(tmp_path_factory):
         w.writeheader()
         w.writerows(rows)
     pkg = load_package(data_dir)
-    eff = continuous_effects(pkg)
-    return pkg, eff, summary_of_findings_from_package(pkg, effects=eff)
+    tables = review_tables(pkg)
+    return pkg, tables.effects, summary_of_findings_for(tables)
 
 
 def test_counts_and_footnotes_follow_an_added_trial(with_neeter):
@@ -481,7 +481,8 @@ def test_outcome_domain(name, domain):
 @pytest.fixture(scope="module")
 def cells(pkg, effects):
     return effect_direction_cells(
-        effect_direction_table(pkg, effects), pkg.studies, pkg.timepoints, pkg.arms,
+        effect_direction_table(effects, findings_table(pkg)), pkg.studies, pkg.timepoints,
+        pkg.arms,
         trial_overall(pkg.risk_of_bias), trial_sizes(pkg.studies, pkg.arms),
         pedro=pedro_scores(pkg.pedro_ratings))
 
@@ -530,7 +531,7 @@ def test_within_study_agreement_rule(pkg, effects):
 
 
 def test_effect_direction_cells_name_what_they_cannot_place(pkg, effects):
-    table = effect_direction_table(pkg, effects)
+    table = effect_direction_table(effects, findings_table(pkg))
     args = (pkg.studies, pkg.timepoints, pkg.arms, trial_overall(pkg.risk_of_bias),
             trial_sizes(pkg.studies, pkg.arms))
     bad = table.copy()

@@ -207,7 +207,8 @@ def equivalence_one_month(equivalence: pd.DataFrame) -> tuple[Figure, pd.DataFra
     where none is, the smallest margin that would show equivalence (the larger absolute
     bound of the 90% CI) is marked by two dashed lines. Returns the figure and a table of
     the plotted numbers: ``study, measure, units, estimate, ci_lb, ci_ub`` (1 − 2α),
-    ``ci95_lb, ci95_ub, margin, smallest_margin, shown`` (``"margin band"`` or
+    ``ci95_lb, ci95_ub, margin, smallest_margin, p_tost`` (written in the panel's note
+    where a margin is given), ``shown`` (``"margin band"`` or
     ``"smallest margin"``).
     """
     _require(equivalence, _EQ_COLUMNS, "equivalence")
@@ -260,7 +261,7 @@ def equivalence_one_month(equivalence: pd.DataFrame) -> tuple[Figure, pd.DataFra
                             "estimate": r["estimate"], "ci_lb": r["ci_lb"], "ci_ub": r["ci_ub"],
                             "ci95_lb": r["ci95_lb"], "ci95_ub": r["ci95_ub"],
                             "margin": r["margin"], "smallest_margin": r["smallest_margin"],
-                            "shown": shown})
+                            "p_tost": r["p_tost"], "shown": shown})
         alpha = float(equivalence["alpha"].iloc[0])
         handles = [Line2D([], [], color="#444444", lw=5.5, label=f"{1 - 2 * alpha:.0%} CI (TOST)"),
                    Line2D([], [], color="#444444", lw=1.2, label="95% CI"),

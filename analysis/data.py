@@ -835,12 +835,19 @@ def _to_frame(table: _Table) -> pd.DataFrame:
     return pd.DataFrame(columns, columns=table.header)
 
 
-def load_package(data_dir: str | Path = "data") -> DataPackage:
+def load_package(data_dir: str | Path | None = None) -> DataPackage:
     """Validate ``data_dir`` and return its tables as a :class:`DataPackage`.
+
+    ``data_dir`` defaults to :func:`analysis.paths.data_dir`: ``$DEXA_MA_DATA`` when set,
+    else the project's ``data/``, wherever the caller's working directory is.
 
     Raises DataValidationError (a ValueError) listing every problem if the package is not
     valid, FileNotFoundError if the directory or ``datapackage.json`` is missing.
     """
+    if data_dir is None:
+        from analysis.paths import data_dir as default_data_dir
+
+        data_dir = default_data_dir()
     path = Path(data_dir)
     problems, tables = _validate(path)
     if problems:

@@ -275,8 +275,21 @@ def threshold_figure(results) -> FigureSpec:
     from analysis.catchup_plots import threshold_missing_trials
 
     th = results.thresholds
-    fig, table = threshold_missing_trials(th.curve, th.crossings, th.baseline)
+    fig, table = threshold_missing_trials(display_grid(th.curve), th.crossings, th.baseline)
     return FigureSpec("threshold_missing_trials", fig, table)
+
+
+def display_grid(curve: pd.DataFrame, step: float = 0.01) -> pd.DataFrame:
+    """The rows of a threshold curve on a coarser grid of the hypothetical g, for drawing.
+
+    The search runs on a fine grid (its thresholds are then found exactly); a line drawn
+    through every 0.01 of g looks the same and keeps the figure's files small. The
+    ends of the searched range are kept.
+    """
+    g = curve["g"].to_numpy(float)
+    on_grid = np.isclose(g / step, np.round(g / step), rtol=0, atol=1e-6)
+    ends = np.isin(g, [g.min(), g.max()])
+    return curve[on_grid | ends]
 
 
 NO_INFORMATION_NOTE = (
@@ -374,11 +387,17 @@ def write_table(table: pd.DataFrame, path: Path) -> Path:
 
 def write_review_tables(tables, out_dir: Path | str = "tables",
                         options: ModelOptions = DEFAULT_OPTIONS) -> list[Path]:
-    """Write the committed tables: the GRADE summary of findings as CSV and Markdown."""
+    """Write the committed tables: the GRADE summary of findings (CSV and Markdown) and the
+    share of the early difference left at one month with its Fieller sets (CSV)."""
     from analysis.grade import summary_of_findings_for, write_sof_csv, write_sof_markdown
 
+    from analysis.catchup import catchup_analysis
+
     sof = summary_of_findings_for(tables, options=options)
-    return [write_sof_csv(sof, out_dir), write_sof_markdown(sof, out_dir)]
+    written = [write_sof_csv(sof, out_dir), write_sof_markdown(sof, out_dir)]
+    shares = catchup_analysis(tables, method=options.method, level=options.level).shares
+    written.append(write_table(shares, Path(out_dir) / "catchup_share_remaining.csv"))
+    return written
 
 
 def write_figures(tables, out_dir: Path | str = "figures",

@@ -19,7 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.paths import BUILD_DIR, DATA_DIR, FIGURES_DIR, NOTEBOOKS_DIR, TABLES_DIR
+from analysis.paths import (
+    BUILD_DIR,
+    DATA_DIR,
+    FIGURES_DIR,
+    NOTEBOOKS_DIR,
+    PROJECT_ROOT,
+    TABLES_DIR,
+)
 
 
 def _shown(path: Path) -> str:
@@ -89,9 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="data package folder")
     parser.add_argument("--figures", type=Path, default=FIGURES_DIR, help="figures folder")
     parser.add_argument("--tables", type=Path, default=TABLES_DIR, help="tables folder")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="rewrite the results section of this README (default: the "
+                             "project's README.md when --data is the project's data/)")
     parser.add_argument("--skip-notebooks", action="store_true",
                         help="write the figures only")
     args = parser.parse_args(argv)
+    if args.readme is None and Path(args.data).resolve() == DATA_DIR.resolve():
+        args.readme = PROJECT_ROOT / "README.md"
 
     from analysis.data import DataValidationError, load_package
     from analysis.figures import write_figures, write_review_tables
@@ -112,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     tables = review_tables(pkg)
     written = write_figures(tables, args.figures)
     written += write_review_tables(tables, args.tables)
+    if args.readme is not None:
+        from analysis.findings import findings_markdown, update_readme
+
+        if update_readme(args.readme, findings_markdown(tables)):
+            written.append(args.readme)
     print(f"      {len(written)} files ({time.perf_counter() - t:.1f} s)")
 
     t = _step(3, total, f"figures and tables written to {_shown(args.figures)}, "

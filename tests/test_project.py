@@ -73,14 +73,52 @@ def test_readme_commands_are_what_ci_and_make_run():
     assert re.search(r"^reproduce:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
 
 
-def test_readme_results_are_what_the_code_gives_today():
-    from analysis.data import load_package
-    from analysis.paths import DATA_DIR
-    from analysis.timecourse import summary_sentences
-    from analysis.trial_effects import continuous_effects
+def test_readme_results_are_what_the_code_gives_today(tables):
+    from analysis.findings import findings_markdown, readme_section
+
+    section = readme_section(ROOT / "README.md")
+    assert section, "README.md has no results section between its markers"
+    assert section == findings_markdown(tables), (
+        "README's 'Results at a glance' is stale: run `make reproduce` (it rewrites the "
+        "section from the data) and commit README.md")
+
+
+def test_every_number_in_the_readme_results_is_in_a_committed_csv():
+    """A reader can trace each number of the results section to a figure's or table's CSV."""
+    import csv
+
+    from analysis.findings import numbers_in, readme_section
+
+    values = []
+    for path in sorted((ROOT / "figures").glob("*.csv")) + sorted((ROOT / "tables").glob("*.csv")):
+        with open(path, encoding="utf-8", newline="") as fh:
+            for row in csv.reader(fh):
+                for cell in row:
+                    try:
+                        values.append(float(cell))
+                    except ValueError:
+                        continue
+    values = sorted(set(values))
+    untraced = []
+    for text in numbers_in(readme_section(ROOT / "README.md")):
+        shown = float(text.replace("\u2212", "-"))
+        digits = len(text.split(".")[1])
+        if not any(round(v, digits) == shown for v in values):
+            untraced.append(text)
+    assert not untraced, f"numbers in README results not found in figures/ or tables/: {untraced}"
+
+
+def test_readme_python_examples_run():
+    """Every ```python block of the README runs as written (from another folder, too)."""
+    import os
+    import subprocess
+    import sys
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    sentences = summary_sentences(continuous_effects(load_package(DATA_DIR)))
-    assert sentences
-    stale = [s for s in sentences if f"- {s}" not in readme]
-    assert not stale, f"README's 'Results at a glance' is stale; update it to: {stale}"
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        done = subprocess.run([sys.executable, "-c", block], cwd=ROOT / "notebooks",
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "MPLBACKEND": "Agg"})
+        assert done.returncode == 0, f"README example failed:\n{block}\n{done.stderr[-2000:]}"

@@ -321,9 +321,8 @@ def catchup_scenario(tables, *, rho: float | Sequence[float] = 0.5, icc: float =
     (:func:`analysis.catchup.rho_thresholds`)."""
     from analysis.catchup import DEFAULT_RHO, change_in_effect_table, rho_thresholds
 
-    chosen = np.atleast_1d(np.asarray(rho, dtype=float))
-    for r in chosen:
-        _check_unit(r, "rho", 0.0, 0.95)
+    values = rho if isinstance(rho, (list, tuple, np.ndarray)) else [rho]
+    chosen = np.array([_check_unit(r, "rho", 0.0, 0.95) for r in values], dtype=float)
     e = tables.effects
     pairs = e[(e["review_role"] == "primary") & e["window"].isin(conventions.WINDOWS)
               & e["estimable"].astype(bool)]

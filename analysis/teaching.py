@@ -77,6 +77,7 @@ __all__ = [
     "EXERCISE_TAU2",
     "ASSUMED_ICC",
     "two_trial_variances",
+    "simulate_two_trial_draws",
     "two_trial_coverage",
     "coverage_figure",
     "build_versions",
@@ -301,17 +302,22 @@ class TeachingContext:
 
 
 _CONTEXTS: dict[tuple, TeachingContext] = {}
+#: Data folders kept at once (a class uses one; tests use a few copies).
+_KEEP_CONTEXTS = 4
 
 
 def teaching_context(data_dir: Path | str | None = None) -> TeachingContext:
     """The :class:`TeachingContext` of a data folder (default: :func:`analysis.paths.data_dir`),
-    built once and rebuilt when a file in the folder changes."""
+    built once and rebuilt when a file in the folder changes (its name, size or
+    modification time)."""
     from analysis.paths import data_dir as default_dir
 
     folder = Path(data_dir) if data_dir is not None else default_dir()
     key = _signature(folder.resolve())
     if key not in _CONTEXTS:
-        _CONTEXTS.clear()
+        stale = [k for k in _CONTEXTS if k[0] == key[0]]
+        for k in stale + list(_CONTEXTS)[:max(0, len(_CONTEXTS) - _KEEP_CONTEXTS + 1)]:
+            _CONTEXTS.pop(k, None)
         _CONTEXTS[key] = TeachingContext(folder)
     return _CONTEXTS[key]
 
@@ -1001,6 +1007,35 @@ def two_trial_variances(tables, study_ids: Sequence[str] = (GUDEMAN, NEETER)) ->
     return np.array(out)
 
 
+def _simulation_inputs(vi, tau2, mu, n_meta) -> tuple[np.ndarray, np.ndarray]:
+    v = np.asarray(vi, dtype=float)
+    if v.ndim != 1 or v.size < 2 or not np.all(np.isfinite(v)) or np.any(v <= 0):
+        raise ValueError(f"vi must be two or more finite variances > 0, got {vi!r}")
+    t2 = np.asarray(tau2, dtype=float)
+    if t2.ndim != 1 or t2.size == 0 or not np.all(np.isfinite(t2)) or np.any(t2 < 0):
+        raise ValueError(f"tau2 must be one or more finite values >= 0, got {tau2!r}")
+    if isinstance(n_meta, (bool, np.bool_)) or not (
+            isinstance(n_meta, (int, np.integer)) and n_meta >= 1):
+        raise ValueError(f"n_meta must be a whole number >= 1, got {n_meta!r}")
+    if not isinstance(mu, Real) or not math.isfinite(float(mu)):
+        raise ValueError(f"mu must be a finite number, got {mu!r}")
+    return v, t2
+
+
+def simulate_two_trial_draws(vi, *, tau2: Sequence[float] = SIMULATION_TAU2,
+                             mu: float = SIMULATION_MU, n_meta: int = SIMULATION_N,
+                             seed: int = SIMULATION_SEED) -> np.ndarray:
+    """The observed effects of :func:`two_trial_coverage`'s simulated meta-analyses:
+    an array of shape (len(tau2), n_meta, len(vi)) with
+    y = μ + √(v_i + τ²) × N(0, 1) draws from ``numpy.random.default_rng(seed)``
+    (``standard_normal`` of that shape, in C order), i.e. y_i = μ + u_i + e_i with
+    u_i ~ N(0, τ²) and e_i ~ N(0, v_i)."""
+    v, t2 = _simulation_inputs(vi, tau2, mu, n_meta)
+    rng = np.random.default_rng(seed)
+    draws = rng.standard_normal((t2.size, n_meta, v.size))
+    return float(mu) + draws * np.sqrt(v[None, None, :] + t2[:, None, None])
+
+
 def two_trial_coverage(vi, *, tau2: Sequence[float] = SIMULATION_TAU2,
                        mu: float = SIMULATION_MU, n_meta: int = SIMULATION_N,
                        method: str = "REML", level: float = 0.95,
@@ -1008,8 +1043,9 @@ def two_trial_coverage(vi, *, tau2: Sequence[float] = SIMULATION_TAU2,
     """Coverage of random-effects CIs in simulated meta-analyses of ``len(vi)`` trials.
 
     For each τ² in ``tau2``, ``n_meta`` meta-analyses are simulated under the
-    random-effects model: trial i observes y_i = μ + u_i + e_i with u_i ~ N(0, τ²) and
-    e_i ~ N(0, v_i), v_i = ``vi`` (known, as a meta-analysis takes them). Each is pooled
+    random-effects model (:func:`simulate_two_trial_draws`): trial i observes
+    y_i = μ + u_i + e_i with u_i ~ N(0, τ²) and e_i ~ N(0, v_i), v_i = ``vi`` (known, as
+    a meta-analysis takes them). Each is pooled
     with :func:`analysis.pooling.pool_batch` (``method``, metafor's rma) twice: with the
     Wald-type CI μ̂ ± z·SE and with the Hartung-Knapp CI (t with k − 1 df). Draws come
     from ``numpy.random.default_rng(seed)``, all τ² in one array, so the table is
@@ -1023,20 +1059,9 @@ def two_trial_coverage(vi, *, tau2: Sequence[float] = SIMULATION_TAU2,
     """
     from analysis.pooling import pool_batch
 
-    v = np.asarray(vi, dtype=float)
-    if v.ndim != 1 or v.size < 2 or not np.all(np.isfinite(v)) or np.any(v <= 0):
-        raise ValueError(f"vi must be two or more finite variances > 0, got {vi!r}")
-    t2 = np.asarray(tau2, dtype=float)
-    if t2.ndim != 1 or t2.size == 0 or not np.all(np.isfinite(t2)) or np.any(t2 < 0):
-        raise ValueError(f"tau2 must be one or more finite values >= 0, got {tau2!r}")
-    if not (isinstance(n_meta, (int, np.integer)) and n_meta >= 1):
-        raise ValueError(f"n_meta must be a whole number >= 1, got {n_meta!r}")
-    if not math.isfinite(float(mu)):
-        raise ValueError(f"mu must be finite, got {mu!r}")
+    v, t2 = _simulation_inputs(vi, tau2, mu, n_meta)
     k = v.size
-    rng = np.random.default_rng(seed)
-    draws = rng.standard_normal((t2.size, n_meta, k))
-    y = float(mu) + draws * np.sqrt(v[None, None, :] + t2[:, None, None])
+    y = simulate_two_trial_draws(v, tau2=t2, mu=mu, n_meta=n_meta, seed=seed)
     groups = np.repeat(np.arange(t2.size * n_meta), k)
     vv = np.tile(v, t2.size * n_meta)
     rows = []

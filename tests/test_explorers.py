@@ -296,32 +296,40 @@ def test_the_live_catchup_explorer(tables):
         live.update(rho=1.2)
 
 
+def test_make_reproduce_runs_the_notebooks_with_static_explorers():
+    from analysis.reproduce import kernel_environment
+
+    env = kernel_environment()
+    assert env[ex.STATIC_ENV].strip().lower() not in ex._OFF
+
+
 @pytest.mark.xdist_group("notebooks")
-def test_a_live_explorer_in_a_kernel_shows_the_widget_and_its_image(tmp_path, monkeypatch):
+def test_a_live_explorer_in_a_kernel_shows_the_widget_and_its_image(tmp_path):
     """Executed by nbclient without the static switch (as in `make lab`, but headless):
-    the cell's output holds the widget view and the current figure as a PNG."""
+    the cell's output holds the widget view and the current figure as a PNG, and an
+    update from the kernel redraws."""
     import nbformat
+    from nbclient import NotebookClient
 
-    from analysis.reproduce import execute_notebooks
+    from analysis.reproduce import kernel_environment
 
-    monkeypatch.delenv(ex.STATIC_ENV, raising=False)
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell(
             "from analysis.data import load_package\n"
             "from analysis.paths import data_dir\n"
             "from analysis.trial_effects import review_tables\n"
-            "from analysis.explorers import forest_explorer\n"
-            "tables = review_tables(load_package(data_dir()))"),
+            "from analysis.explorers import forest_explorer, static_mode\n"
+            "tables = review_tables(load_package(data_dir()))\n"
+            "static_mode()"),
         nbformat.v4.new_code_cell("explorer = forest_explorer(tables)\nexplorer"),
         nbformat.v4.new_code_cell("explorer.update(neeter_smd=2.0) < 60"),
     ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    path = tmp_path / "live.ipynb"
-    nbformat.write(nb, path)
-    execute_notebooks([path], tmp_path / "out")
-    done = nbformat.read(tmp_path / "out" / "live.ipynb", as_version=4)
-    data = done.cells[1].outputs[0]["data"]
+    env = kernel_environment()
+    env.pop(ex.STATIC_ENV)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
+    assert nb.cells[0].outputs[0]["data"]["text/plain"] == "False"
+    data = nb.cells[1].outputs[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" in data
     assert base64.b64decode(data["image/png"]).startswith(PNG_SIGNATURE)
-    assert done.cells[2].outputs[0]["data"]["text/plain"] == "True"
+    assert nb.cells[2].outputs[0]["data"]["text/plain"] == "True"

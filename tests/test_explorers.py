@@ -11,7 +11,6 @@ import base64
 import math
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure

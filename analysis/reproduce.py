@@ -46,9 +46,12 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 def kernel_environment(data_dir: Path | None = None) -> dict[str, str]:
-    """The environment of a notebook kernel: figures inline, and the data folder to read."""
+    """The environment of a notebook kernel: figures inline, explorers as static figures
+    (no one moves a slider in a headless run; see :mod:`analysis.explorers`), and the
+    data folder to read."""
     env = dict(os.environ)
     env["MPLBACKEND"] = INLINE_BACKEND
+    env["DEXA_MA_STATIC_EXPLORERS"] = "1"
     if data_dir is not None:
         env["DEXA_MA_DATA"] = str(Path(data_dir).resolve())
     return env

@@ -5,7 +5,6 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
 .PHONY: install reproduce test validate bench lab lock references clean
@@ -29,15 +28,16 @@ validate: install
 	$(PY) -m analysis validate data
 
 reproduce: install
-	$(PY) -m analysis reproduce
+	MPLBACKEND=Agg $(PY) -m analysis reproduce
 
 # The suite runs on both cores (pytest-xdist); the notebook tests share one worker.
 test: install
-	$(PY) -m pytest -n auto --dist loadgroup
+	MPLBACKEND=Agg $(PY) -m pytest -n auto --dist loadgroup
 
 bench: install
 	$(PY) benchmarks/bench_pooling.py
 	$(PY) benchmarks/bench_cli.py
+	$(PY) benchmarks/bench_explorers.py
 
 # Regenerate the reference JSON in tests/reference/ with R (needs R with metafor and
 # jsonlite: Debian's r-cran-metafor and r-cran-jsonlite). Not part of reproduce or test.
@@ -49,8 +49,9 @@ references:
 	Rscript tests/reference/grade_reference.R
 	Rscript tests/reference/teaching_reference.R
 
+# JupyterLab chooses its own (inline) backend, so figures show as images.
 lab: install
-	$(PY) -m jupyter lab notebooks/
+	env -u MPLBACKEND $(PY) -m jupyter lab notebooks/
 
 # Regenerate the lock file from the newest versions the registry offers.
 lock:

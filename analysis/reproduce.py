@@ -57,40 +57,80 @@ def kernel_environment(data_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
-def execute_notebooks(notebooks: list[Path], out_dir: Path, *, timeout: int = 600,
-                      data_dir: Path | None = None) -> list[Path]:
-    """Execute each notebook in its own folder and write the executed copy and HTML.
+def _execute_one(path: Path, out_dir: Path, timeout: int, data_dir: Path | None):
+    """Execute one notebook in its own kernel; write the executed copy and its HTML.
 
-    The kernels read ``data_dir`` (default: the project's ``data/``) and draw inline.
-    Raises ``RuntimeError`` naming the notebook and cell when a cell fails.
+    Returns ``(written paths, seconds, error text or None)``; runs in a worker process.
     """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     from nbconvert import HTMLExporter
 
+    start = time.perf_counter()
+    nb = nbformat.read(path, as_version=4)
+    # the kernel's own start-up chatter (log level WARNING) is not the reader's concern;
+    # errors in cells still stop the run
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                            resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute(env=kernel_environment(data_dir))
+    except CellExecutionError as exc:
+        return [], time.perf_counter() - start, f"notebook {path.name} failed:\n{exc}"
+    target = out_dir / path.name
+    nbformat.write(nb, target)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    html_path = target.with_suffix(".html")
+    html_path.write_text(html, encoding="utf-8")
+    return [target, html_path], time.perf_counter() - start, None
+
+
+def execute_notebooks(notebooks: list[Path], out_dir: Path, *, timeout: int = 600,
+                      data_dir: Path | None = None, jobs: int | None = None,
+                      progress: bool = True) -> list[Path]:
+    """Execute the notebooks, each in its own kernel, ``jobs`` at a time (default: one per
+    CPU), and write each executed copy and its HTML into ``out_dir``.
+
+    The kernels read ``data_dir`` (default: the project's ``data/``) and draw inline.
+    Progress lines come in the notebooks' order whatever order they finish in. Every
+    notebook runs even when one fails; then ``RuntimeError`` names each failed notebook
+    and its cell.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    notebooks = [Path(p) for p in notebooks]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(notebooks) or 1))
     written: list[Path] = []
-    exporter = HTMLExporter()
-    for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        # the kernel's own start-up chatter (log level WARNING) is not the reader's concern;
-        # errors in cells still stop the run
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                                resources={"metadata": {"path": str(path.parent)}})
-        try:
-            client.execute(env=kernel_environment(data_dir))
-        except CellExecutionError as exc:
-            raise RuntimeError(f"notebook {path.name} failed:\n{exc}") from None
-        target = out_dir / path.name
-        nbformat.write(nb, target)
-        html, _ = exporter.from_notebook_node(nb)
-        html_path = target.with_suffix(".html")
-        html_path.write_text(html, encoding="utf-8")
-        written += [target, html_path]
-        print(f"      executed {path.name}", flush=True)
+    failures: list[str] = []
+    if jobs == 1:
+        results = (_execute_one(p, out_dir, timeout, data_dir) for p in notebooks)
+        for path, (paths, seconds, error) in zip(notebooks, results):
+            written, failures = _collect(path, paths, seconds, error, written, failures,
+                                         progress)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_execute_one, p, out_dir, timeout, data_dir)
+                       for p in notebooks]
+            for path, future in zip(notebooks, futures):
+                written, failures = _collect(path, *future.result(), written, failures,
+                                             progress)
+    if failures:
+        raise RuntimeError("\n".join(failures))
     return written
+
+
+def _collect(path, paths, seconds, error, written, failures, progress):
+    if error is None:
+        written = written + paths
+        if progress:
+            print(f"      executed {path.name} ({seconds:.1f} s)", flush=True)
+    else:
+        failures = failures + [error]
+        if progress:
+            print(f"      FAILED   {path.name}", flush=True)
+    return written, failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             nb_written = execute_notebooks(notebooks, BUILD_DIR / "notebooks",
                                            data_dir=args.data)
+            from analysis.teaching import TEACHING_NOTEBOOK, build_versions
+
+            teaching = BUILD_DIR / "notebooks" / TEACHING_NOTEBOOK
+            if teaching.exists():
+                nb_written += build_versions(teaching, BUILD_DIR / "teaching")
+                print(f"      student and teacher versions -> "
+                      f"{_shown(BUILD_DIR / 'teaching')}", flush=True)
         except RuntimeError as exc:
             print(exc, file=sys.stderr)
             print("reproduce: stopped, a notebook failed", file=sys.stderr)

@@ -26,3 +26,16 @@ def tables(pkg):
 def effects(tables):
     """MD and SMD rows of every trial, with the review's default choices."""
     return tables.effects
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(tmp_path_factory):
+    """Every notebook of notebooks/ executed once, as `make reproduce` does (concurrently,
+    each in its own kernel); the folder holding the executed copies and their HTML.
+    Tests that use it carry the xdist group "notebooks", so one worker runs them all."""
+    from analysis.paths import NOTEBOOKS_DIR
+    from analysis.reproduce import execute_notebooks
+
+    out = tmp_path_factory.mktemp("executed_notebooks")
+    execute_notebooks(sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")), out, progress=False)
+    return out

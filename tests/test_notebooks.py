@@ -21,10 +21,8 @@ pytestmark = pytest.mark.xdist_group("notebooks")
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    out = tmp_path_factory.mktemp("notebooks")
-    execute_notebooks(NOTEBOOKS, out)
-    return out
+def executed(executed_notebooks):
+    return executed_notebooks
 
 
 def _cells(path):

@@ -517,14 +517,11 @@ def test_the_notebook_source_has_a_student_cell_and_a_worked_answer_for_every_ex
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
+def executed(tmp_path_factory, executed_notebooks):
     """Notebook 7 executed headless as `make reproduce` does (static explorers, by
     analysis.reproduce.kernel_environment), and its student and teacher versions."""
-    from analysis.reproduce import execute_notebooks
-
     out = tmp_path_factory.mktemp("teaching")
-    execute_notebooks([NOTEBOOK], out)
-    path = out / NOTEBOOK.name
+    path = executed_notebooks / NOTEBOOK.name
     versions = build_versions(path, out / "versions")
     return {"notebook": nbformat.read(path, as_version=4),
             "student": nbformat.read(versions[0], as_version=4),
@@ -543,7 +540,7 @@ def _worked(nb) -> dict[str, dict]:
     return found
 
 
-@pytest.mark.xdist_group("teaching-notebook")
+@pytest.mark.xdist_group("notebooks")
 def test_every_worked_answer_in_the_executed_notebook_matches_the_package(executed):
     worked = _worked(executed["notebook"])
     assert sorted(worked) == sorted(IDS)
@@ -556,7 +553,7 @@ def test_every_worked_answer_in_the_executed_notebook_matches_the_package(execut
             assert meta["expected"] == expected
 
 
-@pytest.mark.xdist_group("teaching-notebook")
+@pytest.mark.xdist_group("notebooks")
 def test_the_executed_notebook_has_no_error_and_every_figure_cell_holds_a_png(executed):
     for i, cell in enumerate(executed["notebook"].cells):
         outputs = cell.get("outputs", [])
@@ -568,7 +565,7 @@ def test_the_executed_notebook_has_no_error_and_every_figure_cell_holds_a_png(ex
                            for o in outputs), i
 
 
-@pytest.mark.xdist_group("teaching-notebook")
+@pytest.mark.xdist_group("notebooks")
 def test_the_student_version_contains_no_answer_text(executed):
     nb, student = executed["notebook"], executed["student"]
     answer_cells = [c for c in nb.cells if ANSWER_TAG in _tags(c)]
@@ -593,7 +590,7 @@ def test_the_student_version_contains_no_answer_text(executed):
     assert sum(STUDENT_TAG in _tags(c) for c in student.cells) >= len(IDS)
 
 
-@pytest.mark.xdist_group("teaching-notebook")
+@pytest.mark.xdist_group("notebooks")
 def test_the_teacher_version_contains_every_answer(executed):
     nb, teacher = executed["notebook"], executed["teacher"]
     teacher_sources = [c.source for c in teacher.cells]
@@ -605,7 +602,7 @@ def test_the_teacher_version_contains_every_answer(executed):
     assert all(STUDENT_TAG not in _tags(c) for c in teacher.cells)
 
 
-@pytest.mark.xdist_group("teaching-notebook")
+@pytest.mark.xdist_group("notebooks")
 def test_both_versions_show_every_figure_they_keep_as_an_image(executed):
     for version in ("student", "teacher"):
         nb = executed[version]

@@ -829,9 +829,15 @@ def pool_batch(
         appearance.
     method : {"REML", "ML", "DL", "PM", "HE", "SJ", "SJIT", "FE", "EE", "CE"}
         Estimator of tau2 (case-insensitive), or a common-effect model ("FE", with
-        aliases "EE" and "CE"); definitions in the module docstring.
+        aliases "EE" and "CE"); definitions in the module docstring. Also accepted: a
+        1-D array with one name per row, the same within each group, so that one call
+        fits each meta-analysis with its own estimator (a multiverse of choices).
     knha : bool
         Hartung-Knapp(-Sidik-Jonkman) SE and t with k - 1 df (metafor test="knha").
+        Also accepted: a 1-D boolean array with one value per row, the same within each
+        group. With per-row ``method`` or ``knha`` the groups are fitted in one
+        vectorised pass per distinct (method, knha) pair and returned in the usual
+        order; every number is the one a call with that single model gives.
     level : float
         Confidence level in (0, 1) for the CI, tau2 CI and prediction interval.
     i2_method : {"tau2", "q"}
@@ -857,10 +863,71 @@ def pool_batch(
         Empty input, lengths that differ, non-finite yi or vi, vi <= 0 or missing
         group labels (naming the row indexes), unknown method or option.
     """
-    return _pool_engine(
-        yi, vi, groups, method=method, knha=knha, level=level, i2_method=i2_method,
-        pi_method=pi_method, tau2_ci=tau2_ci, control=control,
-    )[0]
+    options = dict(level=level, i2_method=i2_method, pi_method=pi_method, tau2_ci=tau2_ci,
+                   control=control)
+    if isinstance(method, str) and isinstance(knha, (bool, np.bool_)):
+        return _pool_engine(yi, vi, groups, method=method, knha=bool(knha), **options)[0]
+    return _pool_per_group_models(yi, vi, groups, method, knha, options)
+
+
+def _per_row(value, n: int, name: str) -> np.ndarray:
+    """A scalar option repeated over n rows, or a per-row array checked for length."""
+    if isinstance(value, (str, bool, np.bool_)):
+        return np.full(n, value, dtype=object)
+    arr = np.asarray(value, dtype=object)
+    if arr.ndim != 1 or arr.size != n:
+        raise ValueError(f"{name} must be one value or a 1-D array with one value per row "
+                         f"({n}); got shape {arr.shape}")
+    return arr
+
+
+def _pool_per_group_models(yi, vi, groups, method, knha, options) -> BatchResult:
+    """pool_batch with a model (method, knha) per group: one engine pass per model."""
+    y, v, codes, labels, _, _, _ = _validate(
+        yi, vi, groups, "REML", options["level"], options["i2_method"], options["pi_method"],
+        options["control"])
+    n = y.size
+    meth = _per_row(method, n, "method")
+    hk = _per_row(knha, n, "knha")
+    bad = [i for i, m in enumerate(meth) if not isinstance(m, str) or m.upper() not in METHODS]
+    if bad:
+        raise ValueError(f"unknown method {meth[bad[0]]!r} at row index(es) "
+                         f"{_row_list(np.asarray(bad))}; valid methods: {', '.join(METHODS)}")
+    bad = [i for i, h in enumerate(hk) if not isinstance(h, (bool, np.bool_))]
+    if bad:
+        raise ValueError(f"knha must be True or False; got {hk[bad[0]]!r} at row index(es) "
+                         f"{_row_list(np.asarray(bad))}")
+    meth = np.array([m.upper() for m in meth], dtype=object)
+    hk = hk.astype(bool)
+    m = labels.size
+    first = np.full(m, n, dtype=np.intp)
+    np.minimum.at(first, codes, np.arange(n, dtype=np.intp))
+    group_meth, group_hk = meth[first], hk[first]
+    mixed = np.flatnonzero((meth != group_meth[codes]) | (hk != group_hk[codes]))
+    if mixed.size:
+        g = labels[codes[mixed[0]]]
+        raise ValueError(f"method and knha must be the same within a group; group {g!r} has "
+                         f"more than one (row index(es) {_row_list(mixed)})")
+    models, model_of_group = np.unique(
+        np.array([f"{a}|{b}" for a, b in zip(group_meth, group_hk)], dtype=object),
+        return_inverse=True)
+    model_of_group = np.asarray(model_of_group, dtype=np.intp).ravel()
+    parts: list[pd.DataFrame] = []
+    weights = np.full(n, np.nan)
+    for j in range(models.size):
+        rows = np.flatnonzero(model_of_group[codes] == j)
+        res = _pool_engine(y[rows], v[rows], labels[codes[rows]],
+                           method=str(group_meth[codes[rows[0]]]),
+                           knha=bool(group_hk[codes[rows[0]]]), **options)[0]
+        parts.append(res.summary.assign(_code=np.unique(codes[rows])))
+        weights[rows] = res.weights
+    summary = pd.concat(parts, ignore_index=True).sort_values("_code", kind="stable")
+    summary = summary.drop(columns="_code").reset_index(drop=True)
+    summary["k"] = summary["k"].astype(int)
+    summary["q_df"] = summary["q_df"].astype(int)
+    summary["knha"] = summary["knha"].astype(bool)
+    summary["converged"] = summary["converged"].astype(bool)
+    return BatchResult(summary=summary, weights=weights)
 
 
 def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, tau2_ci,

@@ -45,6 +45,8 @@ references:
 	Rscript tests/reference/metafor_pooling.R
 	Rscript tests/reference/metafor_escalc.R
 	Rscript tests/reference/metafor_trials.R
+	Rscript tests/reference/catchup_reference.R
+	Rscript tests/reference/grade_reference.R
 
 lab: install
 	$(PY) -m jupyter lab notebooks/

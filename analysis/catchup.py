@@ -77,7 +77,14 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from analysis import conventions
 from analysis import effect_sizes as es
+from analysis.conventions import (
+    FAVOURS_CONTROL,
+    FAVOURS_TREATMENT,
+    NO_CLEAR_DIFFERENCE,
+    WINDOWS,
+)
 from analysis.pooling import pool_batch
 
 __all__ = [
@@ -103,10 +110,11 @@ __all__ = [
     "threshold_crossings",
     "thresholds_for_unpublished_trials",
     "catchup_findings",
+    "CatchupResults",
+    "sourced_margins",
+    "catchup_analysis",
 ]
 
-#: The two time windows compared: end of treatment, then about one month later.
-WINDOWS = ("end_of_treatment", "about_one_month")
 #: The working range of the assumed within-patient correlation for curves and roots.
 RHO_RANGE = (0.0, 0.95)
 #: ρ values of the curves: 0 to 0.95 by 0.01.
@@ -119,10 +127,6 @@ COVARIANCE_WORDS = {
     "gleser_olkin": "Gleser\u2013Olkin covariance",
 }
 SMD_COVARIANCES = ("gleser_olkin", "correlated_estimates")
-
-FAVOURS_TREATMENT = "favours dexamethasone"
-FAVOURS_CONTROL = "favours placebo"
-NO_CLEAR_DIFFERENCE = "no clear difference"
 
 _WINDOW_WORDS = {"end_of_treatment": "the end of treatment",
                  "about_one_month": "about one month"}
@@ -166,7 +170,7 @@ def _check_level(level: float, name: str = "level") -> float:
 
 
 def _z(level: float) -> float:
-    return float(stats.norm.ppf(0.5 + level / 2))
+    return conventions.z_quantile(level)
 
 
 def _require_columns(table: pd.DataFrame, columns: Iterable[str], argument: str) -> None:
@@ -842,8 +846,7 @@ class ThresholdResult:
 
 
 def _conclusion(ci_lb, ci_ub):
-    return np.where(np.asarray(ci_lb) > 0, FAVOURS_TREATMENT,
-                    np.where(np.asarray(ci_ub) < 0, FAVOURS_CONTROL, NO_CLEAR_DIFFERENCE))
+    return conventions.verdict(ci_lb, ci_ub)
 
 
 def _direction(estimate):
@@ -1262,3 +1265,88 @@ def _threshold_sentences(thresholds: ThresholdResult) -> list[str]:
         out.append(f"{where}: {now}. Added to them, this trial would " + "; ".join(items)
                    + f" ({searched}).")
     return out
+
+
+# --------------------------------------------------------------------------- the review's tables
+
+
+@dataclass(frozen=True, eq=False)
+class CatchupResults:
+    """Every catch-up result of the review, from :func:`catchup_analysis`.
+
+    ``curve`` (:func:`change_in_effect_table`), ``roots`` (:func:`rho_thresholds`),
+    ``shares`` (:func:`share_remaining`), ``equivalence`` (:func:`equivalence_at_one_month`,
+    MD on each outcome's own scale), ``equivalence_smd`` (the same in SMD units),
+    ``thresholds`` (:func:`thresholds_for_unpublished_trials`), ``units`` (outcome id →
+    units) and ``margins`` (outcome id → (margin, source) used for the TOST).
+    """
+
+    curve: pd.DataFrame
+    roots: pd.DataFrame
+    shares: pd.DataFrame
+    equivalence: pd.DataFrame
+    equivalence_smd: pd.DataFrame
+    thresholds: ThresholdResult
+    units: dict
+    margins: dict
+
+    def findings(self) -> list[str]:
+        """:func:`catchup_findings` of these results."""
+        return catchup_findings(self.roots, self.shares, self.equivalence, self.thresholds,
+                                units=self.units)
+
+
+def sourced_margins(mids: pd.DataFrame) -> dict[str, tuple[float, str]]:
+    """Equivalence margins that the data give with a source: outcome id → (margin, text).
+
+    ``mids`` is the table of minimal important differences of the data package
+    (``minimal_important_differences.csv``: value fields ``mid_lower`` and ``mid_upper``
+    with status and source). The margin is the **lower** end of a sourced range, the
+    stricter choice for showing equivalence (a smaller margin is harder to meet); the
+    text names the source, its status and the whole range. An outcome without a row has
+    no margin, and the analysis reports the smallest margin that would show equivalence
+    instead. Never a typed number.
+    """
+    out: dict[str, tuple[float, str]] = {}
+    if mids is None or "mid_lower" not in mids.columns:
+        return out
+    for _, r in mids[mids["mid_lower"].notna()].iterrows():
+        lower = float(r["mid_lower"])
+        upper = r.get("mid_upper")
+        units = r.get("units") if isinstance(r.get("units"), str) else ""
+        rng = (f"{lower:g} to {float(upper):g} {units}".strip() if pd.notna(upper)
+               else f"{lower:g} {units}".strip())
+        text = (f"MID {rng}, {r['mid_lower_source']} ({r['mid_lower_status']}); the lower end "
+                "is used")
+        out[r["outcome_id"]] = (lower, text)
+    return out
+
+
+def catchup_analysis(tables, *, method: str = "REML", level: float = 0.95,
+                     margins: Mapping[str, tuple[float, str]] | None = None,
+                     step: float = 0.001) -> CatchupResults:
+    """Every catch-up result for the review's tables (:class:`analysis.trial_effects.
+    ReviewTables`): change in the effect against ρ, the share remaining, equivalence at
+    one month (margins from the data, :func:`sourced_margins`, unless given), and the
+    thresholds for the unpublished running-injury trials under ``method`` with a
+    Wald-type and with a Hartung–Knapp CI. The margins come from the data's minimal
+    important differences (:func:`sourced_margins`) unless given."""
+    effects = tables.effects
+    units = {r["outcome_id"]: r["units"] for _, r in tables.outcomes.iterrows()
+             if isinstance(r.get("units"), str)}
+    if margins is None:
+        margins = sourced_margins(tables.minimal_important_differences)
+    recovered = getattr(tables, "p_dist", "t")
+    return CatchupResults(
+        curve=change_in_effect_table(effects, level=level),
+        roots=rho_thresholds(effects, level=level),
+        shares=share_remaining(effects, level=level),
+        equivalence=equivalence_at_one_month(effects, margins=margins, units=units,
+                                             recovered_dist=recovered),
+        equivalence_smd=equivalence_at_one_month(effects, measure="SMD"),
+        thresholds=thresholds_for_unpublished_trials(
+            effects, tables.arms, tables.studies, models=((method, False), (method, True)),
+            step=step, level=level),
+        units=units,
+        margins=dict(margins),
+    )

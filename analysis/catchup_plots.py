@@ -31,14 +31,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from analysis.conventions import SCOPE_SHORT, WINDOW_LABELS
 from analysis.plots import COLOURS, figure_style
 
 __all__ = ["catchup_inference", "equivalence_one_month", "threshold_missing_trials"]
 
-WINDOW_TITLES = {"end_of_treatment": "End of treatment",
-                 "about_one_month": "About one month after treatment"}
-SCOPE_WORDS = {"running_injury": "running injury",
-               "other_tendinopathy": "elbow, separate comparison"}
+WINDOW_TITLES = WINDOW_LABELS
+SCOPE_WORDS = {**SCOPE_SHORT, "other_tendinopathy": "elbow, separate comparison"}
 #: Grey of the shading that marks where a conclusion holds.
 SHADE = "#DADADA"
 MINUS = "\u2212"

@@ -65,6 +65,9 @@ RESOURCE_NAMES = (
     "outcomes",
     "between_group",
     "findings",
+    "risk_of_bias",
+    "pedro_ratings",
+    "minimal_important_differences",
 )
 STATUS_VALUES = ("reported", "secondary", "inferred", "missing")
 CONTINUOUS_KINDS = ("change_from_baseline", "final_value")
@@ -190,6 +193,9 @@ class DataPackage:
     outcomes: pd.DataFrame
     between_group: pd.DataFrame
     findings: pd.DataFrame
+    risk_of_bias: pd.DataFrame
+    pedro_ratings: pd.DataFrame
+    minimal_important_differences: pd.DataFrame
     path: Path
 
 
@@ -799,6 +805,7 @@ def _validate(data_dir: Path) -> tuple[list[Problem], dict[str, _Table]]:
             _TABLE_CHECKS[name](table, problems)
         if name == "outcomes":
             _check_outcomes(tables, problems)
+    _check_appraisal_tables({name: t for name, t in tables.items() if t.ok}, problems)
     order = {t.file: i for i, t in enumerate(tables.values())}
     problems.sort(key=lambda p: (order.get(p.file, -1), p.row or 0))
     return problems, tables
@@ -865,3 +872,11 @@ def validate_main(argv: list[str] | None = None) -> int:
     n_rows = sum(len(t.rows) for t in tables.values())
     print(f"{data_dir}: valid data package ({len(tables)} tables, {n_rows} rows)")
     return 0
+
+
+# The appraisal tables (risk of bias, PEDro, minimal important differences) bring their
+# own cross-row rules; imported last because analysis.risk_of_bias builds Problems.
+from analysis.risk_of_bias import RULES as _APPRAISAL_RULES  # noqa: E402
+from analysis.risk_of_bias import check_tables as _check_appraisal_tables  # noqa: E402
+
+RULES.update(_APPRAISAL_RULES)

@@ -251,13 +251,118 @@ def catchup_figure(tables, options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpe
     return FigureSpec("catchup_one_month", fig, table)
 
 
+def catchup_inference_figure(results) -> FigureSpec:
+    """The change in the effect (one month minus end of treatment) against the assumed
+    within-patient correlation, per trial (:func:`analysis.catchup.catchup_analysis`)."""
+    from analysis.catchup_plots import catchup_inference
+
+    fig, table = catchup_inference(results.curve, results.roots, units=results.units)
+    return FigureSpec("catchup_inference", fig, table)
+
+
+def equivalence_figure(results) -> FigureSpec:
+    """Each trial's one-month difference against an equivalence margin where the data give
+    one, else the smallest margin that would show equivalence."""
+    from analysis.catchup_plots import equivalence_one_month
+
+    fig, table = equivalence_one_month(results.equivalence)
+    return FigureSpec("equivalence_one_month", fig, table)
+
+
+def threshold_figure(results) -> FigureSpec:
+    """The pooled running-injury SMD as a function of the SMD an unpublished trial would
+    have, thresholds marked, one panel per time point."""
+    from analysis.catchup_plots import threshold_missing_trials
+
+    th = results.thresholds
+    fig, table = threshold_missing_trials(th.curve, th.crossings, th.baseline)
+    return FigureSpec("threshold_missing_trials", fig, table)
+
+
+NO_INFORMATION_NOTE = (
+    "No information: the public record does not answer the domain's deciding signalling "
+    "question. The overall judgement counts it as some concerns; some concerns in {n} or more "
+    "domains make a result high risk (RoB 2's multiple-domains rule, as this review applies it).")
+
+
+def risk_of_bias_figures(tables, *, window: str = "end_of_treatment") -> list[FigureSpec]:
+    """The RoB 2 traffic-light plot and the summary bars weighted by trial size (at
+    ``window``), from the risk-of-bias table (robvis style)."""
+    from analysis.certainty_plots import summary_bar_plot, traffic_light_plot
+    from analysis.risk_of_bias import (
+        MULTIPLE_CONCERNS_HIGH,
+        summary_table,
+        traffic_light_table,
+        trial_sizes,
+    )
+
+    rob, studies = tables.risk_of_bias, tables.studies
+    fig, table = traffic_light_plot(traffic_light_table(rob, studies, tables.timepoints),
+                                    note=NO_INFORMATION_NOTE.format(n=MULTIPLE_CONCERNS_HIGH))
+    specs = [FigureSpec("risk_of_bias_traffic_light", fig, table)]
+    sizes = trial_sizes(studies, tables.arms)
+    scopes = dict(zip(studies["study_id"], studies["scope"]))
+    summ = summary_table(rob, sizes, tables.timepoints, window=window, groups=scopes)
+    used = sizes[sizes["study_id"].isin(rob["study_id"])]
+    units = {"foot": "feet", "patient": "patients"}
+    weights_note = ("Weights: each trial's sample size (" + "; ".join(
+        f"{r['study']} {r['n']:g} {units.get(r['unit'], r['unit'])}, {r['basis']}"
+        for _, r in used.iterrows()) + f"). Results at: {WINDOW_LABELS.get(window, window).lower()}.")
+    fig, table = summary_bar_plot(summ, group_labels=SCOPE_LABELS, weights_note=weights_note)
+    specs.append(FigureSpec("risk_of_bias_summary", fig, table))
+    return specs
+
+
+def summary_of_findings_figure(sof) -> FigureSpec:
+    """The GRADE summary of findings as a table figure (for slides)."""
+    from analysis.certainty_plots import summary_of_findings_figure as draw
+
+    fig, table = draw(sof)
+    return FigureSpec("summary_of_findings", fig, table)
+
+
+def effect_direction_figure(tables) -> FigureSpec:
+    """The effect-direction plot (Boon & Thomson 2021) with the sign test per domain."""
+    from analysis.certainty_plots import effect_direction_plot
+    from analysis.direction import effect_direction_table
+    from analysis.grade import effect_direction_cells, sign_tests
+    from analysis.risk_of_bias import pedro_scores, trial_overall, trial_sizes
+
+    cells = effect_direction_cells(
+        effect_direction_table(tables.effects, tables.findings), tables.studies,
+        tables.timepoints, tables.arms, trial_overall(tables.risk_of_bias),
+        trial_sizes(tables.studies, tables.arms), pedro=pedro_scores(tables.pedro_ratings))
+    hidden = cells[~cells["drawn"]]
+    note = ("Directions of computed effects follow their 95% CI (no clear difference when it "
+            "includes zero). Hollow arrows: the dexamethasone arm improved from baseline and the "
+            "control arm is not reported to have (or both did: \u25c4\u25ba); not a comparison "
+            "with placebo.")
+    if len(hidden):
+        note += " Not drawn (no comparison with placebo): " + "; ".join(
+            f"{r['study']}, {r['outcomes']} ({WINDOW_LABELS.get(r['window'], r['window']).lower()})"
+            for _, r in hidden.iterrows()) + "."
+    fig, table = effect_direction_plot(cells, sign_tests(cells), note=note)
+    return FigureSpec("effect_direction", fig, table)
+
+
 def all_figures(tables, options: ModelOptions = DEFAULT_OPTIONS) -> list[FigureSpec]:
     """Every figure of the review, in reading order."""
+    from analysis.catchup import catchup_analysis
+    from analysis.grade import summary_of_findings_for
+
+    catchup = catchup_analysis(tables, method=options.method, level=options.level)
+    sof = summary_of_findings_for(tables, options=options)
     return [
         forest_figure(tables, window="end_of_treatment", options=options),
         forest_figure(tables, window="about_one_month", options=options),
         md_forest_figure(tables, options=options),
         catchup_figure(tables, options=options),
+        catchup_inference_figure(catchup),
+        equivalence_figure(catchup),
+        threshold_figure(catchup),
+        *risk_of_bias_figures(tables),
+        summary_of_findings_figure(sof),
+        effect_direction_figure(tables),
     ]
 
 
@@ -265,6 +370,15 @@ def write_table(table: pd.DataFrame, path: Path) -> Path:
     """CSV with a fixed float format, so regenerated files compare byte for byte."""
     table.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
     return path
+
+
+def write_review_tables(tables, out_dir: Path | str = "tables",
+                        options: ModelOptions = DEFAULT_OPTIONS) -> list[Path]:
+    """Write the committed tables: the GRADE summary of findings as CSV and Markdown."""
+    from analysis.grade import summary_of_findings_for, write_sof_csv, write_sof_markdown
+
+    sof = summary_of_findings_for(tables, options=options)
+    return [write_sof_csv(sof, out_dir), write_sof_markdown(sof, out_dir)]
 
 
 def write_figures(tables, out_dir: Path | str = "figures",

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.paths import BUILD_DIR, DATA_DIR, FIGURES_DIR, NOTEBOOKS_DIR
+from analysis.paths import BUILD_DIR, DATA_DIR, FIGURES_DIR, NOTEBOOKS_DIR, TABLES_DIR
 
 
 def _shown(path: Path) -> str:
@@ -87,13 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis reproduce",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="data package folder")
-    parser.add_argument("--figures", type=Path, default=FIGURES_DIR, help="output folder")
+    parser.add_argument("--figures", type=Path, default=FIGURES_DIR, help="figures folder")
+    parser.add_argument("--tables", type=Path, default=TABLES_DIR, help="tables folder")
     parser.add_argument("--skip-notebooks", action="store_true",
                         help="write the figures only")
     args = parser.parse_args(argv)
 
     from analysis.data import DataValidationError, load_package
-    from analysis.figures import write_figures
+    from analysis.figures import write_figures, write_review_tables
     from analysis.trial_effects import review_tables
 
     total = 3 if args.skip_notebooks else 4
@@ -108,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"      ok ({time.perf_counter() - t:.1f} s)")
 
     t = _step(2, total, "computing effect sizes, pooling, drawing figures")
-    written = write_figures(review_tables(pkg), args.figures)
+    tables = review_tables(pkg)
+    written = write_figures(tables, args.figures)
+    written += write_review_tables(tables, args.tables)
     print(f"      {len(written)} files ({time.perf_counter() - t:.1f} s)")
 
-    t = _step(3, total, f"figures written to {_shown(args.figures)}")
+    t = _step(3, total, f"figures and tables written to {_shown(args.figures)}, "
+                        f"{_shown(args.tables)}")
     for path in written:
         print(f"      {_shown(path)}")
 

@@ -21,7 +21,7 @@ from analysis.conventions import SCOPE_LABELS, WINDOW_LABELS, WINDOWS
 from analysis.meta import MetaAnalysis, ModelOptions, meta_analysis
 
 __all__ = ["WINDOWS", "WINDOW_LABELS", "SCOPE_LABELS", "primary_effects",
-           "window_meta_analysis", "pooled_by_window", "catch_up", "change_in_effect",
+           "window_meta_analysis", "pooled_by_window", "catch_up",
            "summary_sentences", "model_sentence"]
 
 
@@ -68,8 +68,9 @@ def catch_up(effects: pd.DataFrame) -> pd.DataFrame:
     the share of the end-of-treatment MD gap closed by one month
     (1 − MD₁ₘ / MD_EoT), and for change-from-baseline outcomes the placebo arm's mean
     improvement as a share of the dexamethasone arm's (m_c / m_t) at each window.
-    Descriptive: the two windows are the same patients, so the correlation needed for a
-    test of the change is not reported (see :func:`change_in_effect`).
+    Descriptive: the two windows are the same patients, so a test of the change needs
+    their correlation, which no trial reports (see :mod:`analysis.catchup`, where the
+    change and the share remaining are given with CIs as functions of it).
     """
     rows = []
     md = primary_effects(effects, "MD")
@@ -93,24 +94,6 @@ def catch_up(effects: pd.DataFrame) -> pd.DataFrame:
             rec["placebo_share_one_month"] = one["mean_c"] / one["mean_t"]
         rows.append(rec)
     return pd.DataFrame.from_records(rows)
-
-
-def change_in_effect(yi_1: float, vi_1: float, yi_2: float, vi_2: float,
-                     correlations=(0.0, 0.5, 0.8), level: float = 0.95) -> pd.DataFrame:
-    """Change of an effect between two time points of the same trial, under assumed
-    correlations between the two estimates.
-
-    Var(y₂ − y₁) = v₁ + v₂ − 2 r √(v₁ v₂); the trials do not report r, so this is a
-    sensitivity table over ``correlations``, never a single answer. Normal CI.
-    """
-    r = np.asarray(correlations, dtype=float)
-    diff = yi_2 - yi_1
-    var = vi_1 + vi_2 - 2 * r * np.sqrt(vi_1 * vi_2)
-    se = np.sqrt(var)
-    z = conventions.z_quantile(level)
-    return pd.DataFrame({"assumed_correlation": r, "change": diff, "se": se,
-                         "ci_lb": diff - z * se, "ci_ub": diff + z * se,
-                         "pval": 2 * stats.norm.sf(np.abs(diff) / se)})
 
 
 def model_sentence(options: ModelOptions = ModelOptions()) -> str:

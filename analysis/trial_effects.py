@@ -478,7 +478,9 @@ class ReviewTables:
     ratios), ``studies`` (:func:`study_table`), ``arms`` (:func:`arm_table`),
     ``outcomes`` (:func:`outcome_table`), ``arm_course`` (:func:`arm_time_course`),
     ``reported`` (:func:`reported_between_group`), ``findings`` (:func:`findings_table`),
-    and the effect-size choices they were built with.
+    ``timepoints`` (as in the data), the appraisal tables as in the data
+    (``risk_of_bias``, ``pedro_ratings``, ``minimal_important_differences``), and the
+    effect-size choices they were built with.
     """
 
     effects: pd.DataFrame
@@ -489,6 +491,10 @@ class ReviewTables:
     arm_course: pd.DataFrame
     reported: pd.DataFrame
     findings: pd.DataFrame
+    timepoints: pd.DataFrame
+    risk_of_bias: pd.DataFrame
+    pedro_ratings: pd.DataFrame
+    minimal_important_differences: pd.DataFrame
     smd_vtype: str = "LS"
     p_dist: str = "t"
 
@@ -504,6 +510,10 @@ def review_tables(pkg, *, smd_vtype: str = "LS", p_dist: str = "t") -> ReviewTab
         arm_course=arm_time_course(pkg),
         reported=reported_between_group(pkg),
         findings=findings_table(pkg),
+        timepoints=pkg.timepoints.copy(),
+        risk_of_bias=pkg.risk_of_bias.copy(),
+        pedro_ratings=pkg.pedro_ratings.copy(),
+        minimal_important_differences=pkg.minimal_important_differences.copy(),
         smd_vtype=smd_vtype,
         p_dist=p_dist,
     )

@@ -174,7 +174,8 @@ def test_catch_up_chart_pools_two_trials(specs):
 
 def test_one_command_writes_the_figure_csv_with_neeters_weight(filled, tmp_path):
     out = tmp_path / "figures"
-    res = _run("reproduce", "--data", str(filled), "--figures", str(out), "--skip-notebooks")
+    res = _run("reproduce", "--data", str(filled), "--figures", str(out), "--tables", str(out),
+               "--skip-notebooks")
     assert res.returncode == 0, res.stderr
     table = pd.read_csv(out / "forest_smd_end_of_treatment.csv")
     row = table[(table["row_type"] == "study") & (table["study"] == "Neeter 2003")]

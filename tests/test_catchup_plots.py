@@ -34,7 +34,8 @@ def _artists(fig: Figure, gid: str):
 
 
 @pytest.fixture(scope="module")
-def tables(effects, pkg):
+def ct(effects, pkg):
+    """The catch-up result tables of the real data (the figures' inputs)."""
     return {
         "curve": cu.change_in_effect_table(effects),
         "roots": cu.rho_thresholds(effects),
@@ -52,20 +53,20 @@ def _all_figures(t):
             cp.threshold_missing_trials(th.curve, th.crossings, th.baseline)]
 
 
-def test_figures_are_plain_figures_and_leave_the_backend_alone(tables):
+def test_figures_are_plain_figures_and_leave_the_backend_alone(ct):
     import matplotlib.pyplot as plt
 
     backend = matplotlib.get_backend()
     open_before = plt.get_fignums()
-    for fig, table in _all_figures(tables):
+    for fig, table in _all_figures(ct):
         assert isinstance(fig, Figure)
         assert isinstance(table, pd.DataFrame) and len(table)
     assert matplotlib.get_backend() == backend
     assert plt.get_fignums() == open_before  # not registered with pyplot
 
 
-def test_figures_save_as_300_dpi_png_and_svg(tables, tmp_path):
-    for name, (fig, _) in zip(("inference", "equivalence", "thresholds"), _all_figures(tables)):
+def test_figures_save_as_300_dpi_png_and_svg(ct, tmp_path):
+    for name, (fig, _) in zip(("inference", "equivalence", "thresholds"), _all_figures(ct)):
         png, svg = save_figure(fig, tmp_path / name)
         assert svg.stat().st_size > 0
         with Image.open(png) as im:
@@ -75,8 +76,8 @@ def test_figures_save_as_300_dpi_png_and_svg(tables, tmp_path):
 # --------------------------------------------------------------------- catch-up inference
 
 
-def test_inference_draws_exactly_the_curve_table(tables):
-    curve, roots = tables["curve"], tables["roots"]
+def test_inference_draws_exactly_the_curve_table(ct):
+    curve, roots = ct["curve"], ct["roots"]
     fig, table = cp.catchup_inference(curve, roots, units=UNITS)
     # one MD panel per trial and one SMD panel
     assert len(fig.axes) == 3
@@ -97,9 +98,9 @@ def test_inference_draws_exactly_the_curve_table(tables):
             np.testing.assert_allclose(line.get_ydata(), grp[bound])
 
 
-def test_inference_marks_the_roots_and_shades_where_the_ci_excludes_zero(tables):
-    roots = tables["roots"]
-    fig, table = cp.catchup_inference(tables["curve"], roots, units=UNITS)
+def test_inference_marks_the_roots_and_shades_where_the_ci_excludes_zero(ct):
+    roots = ct["roots"]
+    fig, table = cp.catchup_inference(ct["curve"], roots, units=UNITS)
     for _, r in roots.iterrows():
         markers = _artists(fig, f"catchup:root:{r['study_id']}:{r['measure']}")
         spans = _artists(fig, f"catchup:excludes_zero:{r['study_id']}:{r['measure']}")
@@ -124,14 +125,14 @@ def test_inference_marks_the_roots_and_shades_where_the_ci_excludes_zero(tables)
     assert "CI excludes 0 for \u03c1 above " + f"{nir['rho_root']:.3f}" in legend
 
 
-def test_inference_marks_both_roots_of_a_two_root_case(tables):
+def test_inference_marks_both_roots_of_a_two_root_case(ct):
     """Synthetic: a roots table with two roots (the CI excludes 0 between them)."""
-    roots = tables["roots"].copy()
+    roots = ct["roots"].copy()
     i = roots.index[(roots["study_id"] == "gudeman1997") & (roots["measure"] == "SMD")][0]
     roots.at[i, "rho_roots"] = (0.2, 0.6)
     roots.at[i, "rho_excludes_zero"] = ((0.2, 0.6),)
     roots.at[i, "rho_statement"] = "for rho between 0.200 and 0.600"
-    fig, table = cp.catchup_inference(tables["curve"], roots)
+    fig, table = cp.catchup_inference(ct["curve"], roots)
     markers = _artists(fig, "catchup:root:gudeman1997:SMD")
     assert sorted(m.get_xdata()[0] for m in markers) == [0.2, 0.6]
     (span,) = _artists(fig, "catchup:excludes_zero:gudeman1997:SMD")
@@ -140,11 +141,11 @@ def test_inference_marks_both_roots_of_a_two_root_case(tables):
     assert "Gudeman 1997: CI excludes 0 for \u03c1 between 0.200 and 0.600" in legend
 
 
-def test_inference_with_a_synthetic_second_trial_adds_a_panel(tables):
-    curve = tables["curve"]
+def test_inference_with_a_synthetic_second_trial_adds_a_panel(ct):
+    curve = ct["curve"]
     extra = curve[curve["study_id"] == "gudeman1997"].assign(
         study_id="synthetic2024", study="Synthetic 2024")  # synthetic copy
-    roots = tables["roots"]
+    roots = ct["roots"]
     extra_roots = roots[roots["study_id"] == "gudeman1997"].assign(study_id="synthetic2024",
                                                                    study="Synthetic 2024")
     fig, table = cp.catchup_inference(pd.concat([curve, extra]), pd.concat([roots, extra_roots]))
@@ -155,8 +156,8 @@ def test_inference_with_a_synthetic_second_trial_adds_a_panel(tables):
 # --------------------------------------------------------------------- equivalence
 
 
-def test_equivalence_draws_the_cis_and_the_margin_or_smallest_margin(tables):
-    eq = tables["equivalence"]
+def test_equivalence_draws_the_cis_and_the_margin_or_smallest_margin(ct):
+    eq = ct["equivalence"]
     fig, table = cp.equivalence_one_month(eq)
     assert len(fig.axes) == len(eq)
     for _, r in eq.iterrows():
@@ -185,8 +186,8 @@ def test_equivalence_draws_the_cis_and_the_margin_or_smallest_margin(tables):
 # --------------------------------------------------------------------- thresholds
 
 
-def test_threshold_figure_draws_the_curves_and_marks_every_threshold(tables):
-    th = tables["thresholds"]
+def test_threshold_figure_draws_the_curves_and_marks_every_threshold(ct):
+    th = ct["thresholds"]
     fig, table = cp.threshold_missing_trials(th.curve, th.crossings, th.baseline)
     assert len(fig.axes) == 4  # two trials × two time points
     curves = table[table["element"] == "curve"]
@@ -242,6 +243,6 @@ def test_threshold_figure_refuses_more_than_two_models(effects, pkg):
     (cp.threshold_missing_trials, lambda t: (t["thresholds"].curve.drop(columns="g"),
                                              t["thresholds"].crossings), "curve"),
 ])
-def test_figures_name_the_bad_table(tables, func, args, name):
+def test_figures_name_the_bad_table(ct, func, args, name):
     with pytest.raises(ValueError, match=rf"^{name} (lacks the column|is empty)"):
-        func(*args(tables))
+        func(*args(ct))

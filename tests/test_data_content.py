@@ -90,6 +90,11 @@ ALLOWED = {
     # findings
     ("findings.csv", "hendriks1992", "all_outcomes_between", "p_value"): (0.05, "secondary"),
     ("findings.csv", "osborne2006", "morning_stiffness_week_4_acetic_acid_vs_placebo", "p_value"): (0.031, "reported"),
+    # appraisal: PEDro totals (PEDro records 11438 and 2729); the MCID of a 100 mm pain VAS
+    ("pedro_ratings.csv", NI, "total_score", "score"): (7, "secondary"),
+    ("pedro_ratings.csv", "hendriks1992", "total_score", "score"): (10, "secondary"),
+    ("minimal_important_differences.csv", NI, VAS, "mid_lower"): (15, "secondary"),
+    ("minimal_important_differences.csv", NI, VAS, "mid_upper"): (20, "secondary"),
 }
 
 PRIMARY_KEYS = {
@@ -98,6 +103,8 @@ PRIMARY_KEYS = {
     "outcomes.csv": ["study_id", "arm_id", "outcome_id", "timepoint_id"],
     "between_group.csv": ["study_id", "outcome_id", "timepoint_id", "treatment_arm", "control_arm"],
     "findings.csv": ["study_id", "finding_id"],
+    "pedro_ratings.csv": ["study_id", "item"],
+    "minimal_important_differences.csv": ["study_id", "outcome_id"],
 }
 
 
@@ -106,13 +113,21 @@ def _read(file: str) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+#: (file, column) -> whether the schema types the column as a number (text value fields,
+#: such as a PEDro answer, are not numbers and are not allow-listed here).
+_NUMERIC = {(r["path"], f["name"]): f["type"] in ("number", "integer")
+            for r in json.loads((DATA / "datapackage.json").read_text(encoding="utf-8"))["resources"]
+            for f in r["schema"]["fields"]}
+
+
 def _stored_values() -> dict[tuple, tuple[float, str]]:
     """Every non-empty value of every value field, read from the CSV text itself."""
     found = {}
     for file, key in PRIMARY_KEYS.items():
         rows = _read(file)
         columns = list(rows[0])
-        value_fields = [c for c in columns if f"{c}_status" in columns and f"{c}_note" in columns]
+        value_fields = [c for c in columns if f"{c}_status" in columns and f"{c}_note" in columns
+                        and _NUMERIC.get((file, c), True)]
         for row in rows:
             for x in value_fields:
                 if row[x] != "":

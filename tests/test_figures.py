@@ -67,3 +67,14 @@ def test_saving_is_deterministic(specs, tmp_path):
     second = save_figure(spec.figure, tmp_path / "b" / spec.name)
     for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two saves"
+
+
+def test_committed_tables_match_a_fresh_run(tmp_path):
+    from analysis.figures import write_review_tables
+    from analysis.paths import TABLES_DIR
+
+    for path in write_review_tables(review_tables(load_package(DATA_DIR)), tmp_path):
+        committed = TABLES_DIR / path.name
+        assert committed.exists(), f"tables/{path.name} is missing: run `make reproduce`"
+        assert path.read_text(encoding="utf-8") == committed.read_text(encoding="utf-8"), (
+            f"tables/{path.name} is stale: run `make reproduce` and commit tables/")

@@ -1,10 +1,8 @@
-"""Sensitivity analyses (analysis.sensitivity): threshold analysis for the trials
-without public numbers, and the unit-of-analysis (feet, not patients) correction.
-
-Threshold boundaries are checked by pooling again, outside the function: the existing
-trial plus a hypothetical trial just on either side of each boundary must give the two
-conclusions the function reports. Hedges' g and its variance for the hypothetical
-trial and for the design-effect scenarios are written out here from their formulas.
+"""Sensitivity analyses (analysis.sensitivity): the unit-of-analysis (feet, not
+patients) correction, estimators and effect-size variants. Hedges' g and its variance
+for the design-effect scenarios are written out here from their formulas. (The
+threshold analysis for the trials without public numbers is tested with
+analysis.catchup, in tests/test_catchup.py.)
 """
 
 from __future__ import annotations
@@ -17,12 +15,9 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from analysis.pooling import pool_batch
 from analysis.sensitivity import (
     estimator_sensitivity,
     foot_level_sensitivity,
-    threshold_analysis,
-    thresholds_for_missing_trials,
     unit_of_analysis,
 )
 from analysis.trial_effects import continuous_effects, effect_size_variants, study_table
@@ -45,128 +40,11 @@ def _g_ls(m1, s1, n1, m2, s2, n2):
     return g, 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
 
 
-def _hypothetical_vi(g, n_t, n_c):
-    return 1 / n_t + 1 / n_c + g**2 / (2 * (n_t + n_c))
-
-
-def _conclusion(yi, vi, method):
-    s = pool_batch(np.asarray(yi, float), np.asarray(vi, float), method=method).summary.iloc[0]
-    if s["ci_lb"] > 0:
-        return "favours dexamethasone"
-    if s["ci_ub"] < 0:
-        return "favours placebo"
-    return "no clear difference"
-
-
 def test_helpers_reproduce_metafor():
     c = GUDEMAN["end_of_treatment"]
     i = c["inputs"]
     g, v = _g_ls(i["m1i"], i["sd1i"], i["n1i"], i["m2i"], i["sd2i"], i["n2i"])
     np.testing.assert_allclose([g, v], [c["yi"], c["vi"]], rtol=1e-10)
-
-
-# --------------------------------------------------------------------- threshold analysis
-
-
-@pytest.mark.parametrize("method", ["FE", "REML"])
-@pytest.mark.parametrize("tp", ["end_of_treatment", "one_month_after"])
-@pytest.mark.parametrize("n_t, n_c", [(14, 11), (14, 14)])
-def test_threshold_boundaries_reproduce_when_pooled_again(tp, method, n_t, n_c):
-    y, v = GUDEMAN[tp]["yi"], GUDEMAN[tp]["vi"]
-    res = threshold_analysis([y], [v], n_t, n_c, method=method)
-    assert list(res.columns) == ["g_from", "g_to", "conclusion", "g_from_is_grid_end",
-                                 "g_to_is_grid_end", "method", "n_t", "n_c"]
-    # Only the outer ends of the first and last stretch are the grid's ends.
-    assert res["g_from_is_grid_end"].tolist() == [True] + [False] * (len(res) - 1)
-    assert res["g_to_is_grid_end"].tolist() == [False] * (len(res) - 1) + [True]
-    # stretches cover the grid in order and alternate conclusions
-    assert (res["g_from"] <= res["g_to"]).all()
-    assert (res["g_from"].iloc[1:].to_numpy() > res["g_to"].iloc[:-1].to_numpy()).all()
-    assert (res["conclusion"].iloc[1:].to_numpy() != res["conclusion"].iloc[:-1].to_numpy()).all()
-    # every stretch's two ends give its conclusion when pooled outside the function
-    for _, s in res.iterrows():
-        for g in (s["g_from"], s["g_to"]):
-            got = _conclusion([y, g], [v, _hypothetical_vi(g, n_t, n_c)], method)
-            assert got == s["conclusion"], (g, s["conclusion"], got)
-    # and the boundaries are tight: adjacent grid points on either side disagree
-    for (_, a), (_, b) in zip(res.iloc[:-1].iterrows(), res.iloc[1:].iterrows()):
-        inside = _conclusion([y, a["g_to"]], [v, _hypothetical_vi(a["g_to"], n_t, n_c)], method)
-        outside = _conclusion([y, b["g_from"]], [v, _hypothetical_vi(b["g_from"], n_t, n_c)],
-                              method)
-        assert inside != outside
-        # one grid step of 0.0025 in d, i.e. J·0.0025 in g
-        assert b["g_from"] - a["g_to"] == pytest.approx(_j(n_t + n_c - 2) * 0.0025, rel=1e-6)
-
-
-def test_threshold_fe_end_of_treatment_has_the_expected_shape():
-    """With Gudeman's positive end-of-treatment SMD alone, a small or negative trial makes
-    the FE CI include 0 and a larger positive one keeps it above 0."""
-    c = GUDEMAN["end_of_treatment"]
-    res = threshold_analysis([c["yi"]], [c["vi"]], 14, 11, method="FE")
-    assert list(res["conclusion"]) == ["no clear difference", "favours dexamethasone"]
-    # the FE boundary: the g at which the pooled CI lower limit is 0, solved here by
-    # bisection on the inverse-variance formula
-    z = stats.norm.ppf(0.975)
-
-    def lower(g):
-        w = np.array([1 / c["vi"], 1 / _hypothetical_vi(g, 14, 11)])
-        est = (w[0] * c["yi"] + w[1] * g) / w.sum()
-        return est - z / np.sqrt(w.sum())
-
-    lo, hi = -1.0, 2.0
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if lower(mid) < 0 else (lo, mid)
-    assert res["g_to"].iloc[0] < hi <= res["g_from"].iloc[1]
-
-
-def test_threshold_analysis_accepts_a_grid():
-    c = GUDEMAN["end_of_treatment"]
-    res = threshold_analysis([c["yi"]], [c["vi"]], 14, 11, d_grid=np.array([-1.0, 0.0, 1.0]))
-    assert res["g_from"].iloc[0] == pytest.approx(-_j(23.0))
-    assert res["g_to"].iloc[-1] == pytest.approx(_j(23.0))
-
-
-# --------------------------------------------------------------------- missing trials
-
-
-def test_thresholds_for_missing_trials_use_neeter_sizes_and_flag_osborne_assumption(pkg, effects):
-    out = thresholds_for_missing_trials(effects, study_table(pkg))
-    assert set(out["study"]) == {"Neeter 2003", "Osborne & Allison 2006"}
-    assert set(out["window"]) == {"end_of_treatment", "about_one_month"}
-    assert set(out["method"]) == {"FE", "REML"}
-    neeter = out[out["study"] == "Neeter 2003"]
-    assert neeter["group_sizes"].str.contains("14/11").all()
-    assert neeter["group_sizes"].str.contains("reported").all()
-    assert not neeter["group_sizes"].str.contains("assumption").any()
-    osborne = out[out["study"] == "Osborne & Allison 2006"]
-    assert osborne["group_sizes"].str.startswith("assumption").all()
-    assert osborne["group_sizes"].str.contains("42").all()
-    assert osborne["group_sizes"].str.contains("3 arms").all()
-    assert osborne["group_sizes"].str.contains("14 each").all()
-    assert osborne["group_sizes"].str.contains("not public").all()
-
-
-def test_thresholds_for_missing_trials_equal_a_direct_threshold_analysis(pkg, effects):
-    out = thresholds_for_missing_trials(effects, study_table(pkg))
-    for window, tp in (("end_of_treatment", "end_of_treatment"),
-                       ("about_one_month", "one_month_after")):
-        c = GUDEMAN[tp]
-        for study, (n_t, n_c) in (("Neeter 2003", (14, 11)),
-                                  ("Osborne & Allison 2006", (14, 14))):
-            for method in ("FE", "REML"):
-                mine = out[(out["study"] == study) & (out["window"] == window)
-                           & (out["method"] == method)]
-                direct = threshold_analysis([c["yi"]], [c["vi"]], n_t, n_c, method=method)
-                np.testing.assert_allclose(mine["g_from"], direct["g_from"], rtol=1e-6)
-                np.testing.assert_allclose(mine["g_to"], direct["g_to"], rtol=1e-6)
-                assert list(mine["conclusion"]) == list(direct["conclusion"])
-
-
-def test_osborne_assumption_names_the_units_in_plain_english(pkg, effects):
-    out = thresholds_for_missing_trials(effects, study_table(pkg))
-    text = out.loc[out["study"] == "Osborne & Allison 2006", "group_sizes"].iloc[0]
-    assert "42 feet" in text
 
 
 # --------------------------------------------------------------------- unit of analysis
@@ -278,13 +156,3 @@ def test_foot_level_sensitivity_keeps_the_smd_variance_variant(pkg):
               ].sort_values("timepoint")
     assert (smd["vtype"] == "UB").all()
     np.testing.assert_allclose(zero["se"] ** 2, smd["vi"], rtol=1e-10)
-
-
-def test_thresholds_for_missing_trials_keep_the_smd_variance_variant(pkg):
-    eff = continuous_effects(pkg, smd_vtype="UB")
-    out = thresholds_for_missing_trials(eff, study_table(pkg), methods=("REML",))
-    c = eff[(eff["study_id"] == "gudeman1997") & (eff["measure"] == "SMD")
-            & (eff["timepoint_id"] == "end_of_treatment")]
-    direct = threshold_analysis(c["yi"], c["vi"], 14, 11, method="REML", smd_vtype="UB")
-    mine = out[(out["study"] == "Neeter 2003") & (out["window"] == "end_of_treatment")]
-    np.testing.assert_allclose(mine["g_to"], direct["g_to"], rtol=1e-6)

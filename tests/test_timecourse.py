@@ -18,7 +18,6 @@ from analysis.trial_effects import arm_time_course
 from analysis.timecourse import (
     WINDOWS,
     catch_up,
-    change_in_effect,
     pooled_by_window,
     primary_effects,
     summary_sentences,
@@ -109,31 +108,6 @@ def test_catch_up_skips_a_trial_estimable_in_one_window_only(effects):
     mask = (e["study_id"] == "gudeman1997") & (e["window"] == "about_one_month")
     e.loc[mask, "estimable"] = False
     assert set(catch_up(e)["study_id"]) == {"nirschl2003"}
-
-
-# --------------------------------------------------------------------- change in effect
-
-
-@pytest.mark.parametrize("r", [0.0, 0.5, 0.8, -0.3])
-def test_change_in_effect_variance_formula(r):
-    y1, v1, y2, v2 = 0.74, 0.107, 0.245, 0.101
-    out = change_in_effect(y1, v1, y2, v2, correlations=[r]).iloc[0]
-    var = v1 + v2 - 2 * r * np.sqrt(v1 * v2)
-    z = stats.norm.ppf(0.975)
-    assert out["change"] == pytest.approx(y2 - y1)
-    np.testing.assert_allclose(out["se"], np.sqrt(var), rtol=1e-12)
-    np.testing.assert_allclose([out["ci_lb"], out["ci_ub"]],
-                               [y2 - y1 - z * np.sqrt(var), y2 - y1 + z * np.sqrt(var)],
-                               rtol=1e-12)
-    np.testing.assert_allclose(out["pval"], 2 * stats.norm.sf(abs(y2 - y1) / np.sqrt(var)),
-                               rtol=1e-10)
-
-
-def test_change_in_effect_is_a_table_over_the_default_correlations():
-    out = change_in_effect(0.7, 0.1, 0.2, 0.1)
-    assert list(out["assumed_correlation"]) == [0.0, 0.5, 0.8]
-    # a higher correlation between the two estimates of one trial narrows the CI
-    assert out["se"].is_monotonic_decreasing
 
 
 # --------------------------------------------------------------------- pooled by window

@@ -47,6 +47,7 @@ references:
 	Rscript tests/reference/metafor_trials.R
 	Rscript tests/reference/catchup_reference.R
 	Rscript tests/reference/grade_reference.R
+	Rscript tests/reference/metafor_multiverse.R
 
 lab: install
 	$(PY) -m jupyter lab notebooks/

@@ -870,15 +870,31 @@ def pool_batch(
     return _pool_per_group_models(yi, vi, groups, method, knha, options)
 
 
-def _per_row(value, n: int, name: str) -> np.ndarray:
-    """A scalar option repeated over n rows, or a per-row array checked for length."""
+def _per_row(value, n: int, name: str, valid, canonical) -> np.ndarray:
+    """Codes 0..len(valid)-1 of a per-row option: a scalar repeated, or a 1-D array with
+    one value per row, each checked (once per distinct value) and named by its row."""
     if isinstance(value, (str, bool, np.bool_)):
-        return np.full(n, value, dtype=object)
-    arr = np.asarray(value, dtype=object)
-    if arr.ndim != 1 or arr.size != n:
-        raise ValueError(f"{name} must be one value or a 1-D array with one value per row "
-                         f"({n}); got shape {arr.shape}")
-    return arr
+        values = np.array([value], dtype=object)
+        codes = np.zeros(n, dtype=np.intp)
+    else:
+        arr = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
+        if arr.ndim != 1 or arr.size != n:
+            raise ValueError(f"{name} must be one value or a 1-D array with one value per row "
+                             f"({n}); got shape {arr.shape}")
+        codes, values = pd.factorize(arr)
+        codes = codes.astype(np.intp)
+        if (codes < 0).any():
+            bad = np.flatnonzero(codes < 0)
+            raise ValueError(f"{name} is missing at row index(es) {_row_list(bad)}")
+    out = np.empty(len(values), dtype=np.intp)
+    for j, v in enumerate(values):
+        c = canonical(v)
+        if c not in valid:
+            rows = np.flatnonzero(codes == j)
+            raise ValueError(f"{name}: {v!r} at row index(es) {_row_list(rows)} is not valid; "
+                             f"valid: {', '.join(map(str, valid))}")
+        out[j] = valid.index(c)
+    return out[codes]
 
 
 def _pool_per_group_models(yi, vi, groups, method, knha, options) -> BatchResult:
@@ -887,46 +903,41 @@ def _pool_per_group_models(yi, vi, groups, method, knha, options) -> BatchResult
         yi, vi, groups, "REML", options["level"], options["i2_method"], options["pi_method"],
         options["control"])
     n = y.size
-    meth = _per_row(method, n, "method")
-    hk = _per_row(knha, n, "knha")
-    bad = [i for i, m in enumerate(meth) if not isinstance(m, str) or m.upper() not in METHODS]
-    if bad:
-        raise ValueError(f"unknown method {meth[bad[0]]!r} at row index(es) "
-                         f"{_row_list(np.asarray(bad))}; valid methods: {', '.join(METHODS)}")
-    bad = [i for i, h in enumerate(hk) if not isinstance(h, (bool, np.bool_))]
-    if bad:
-        raise ValueError(f"knha must be True or False; got {hk[bad[0]]!r} at row index(es) "
-                         f"{_row_list(np.asarray(bad))}")
-    meth = np.array([m.upper() for m in meth], dtype=object)
-    hk = hk.astype(bool)
+    meth = _per_row(method, n, "method", METHODS,
+                    lambda m: m.upper() if isinstance(m, str) else m)
+    hk = _per_row(knha, n, "knha", (False, True),
+                  lambda h: bool(h) if isinstance(h, (bool, np.bool_)) else h)
+    model = meth * 2 + hk
     m = labels.size
     first = np.full(m, n, dtype=np.intp)
     np.minimum.at(first, codes, np.arange(n, dtype=np.intp))
-    group_meth, group_hk = meth[first], hk[first]
-    mixed = np.flatnonzero((meth != group_meth[codes]) | (hk != group_hk[codes]))
+    group_model = model[first]
+    mixed = np.flatnonzero(model != group_model[codes])
     if mixed.size:
         g = labels[codes[mixed[0]]]
         raise ValueError(f"method and knha must be the same within a group; group {g!r} has "
                          f"more than one (row index(es) {_row_list(mixed)})")
-    models, model_of_group = np.unique(
-        np.array([f"{a}|{b}" for a, b in zip(group_meth, group_hk)], dtype=object),
-        return_inverse=True)
-    model_of_group = np.asarray(model_of_group, dtype=np.intp).ravel()
+    # the labels in their own dtype (integer labels stay integers: the fast grouping path)
+    as_list = labels.tolist()
+    typed = np.asarray(as_list)
+    if typed.dtype.kind not in "iu" or typed.shape != (m,):
+        typed = labels
+    row_model = group_model[codes]
+    order = np.argsort(row_model, kind="stable")
+    bounds = np.searchsorted(row_model[order], np.arange(2 * len(METHODS) + 1))
     parts: list[pd.DataFrame] = []
     weights = np.full(n, np.nan)
-    for j in range(models.size):
-        rows = np.flatnonzero(model_of_group[codes] == j)
-        res = _pool_engine(y[rows], v[rows], labels[codes[rows]],
-                           method=str(group_meth[codes[rows[0]]]),
-                           knha=bool(group_hk[codes[rows[0]]]), **options)[0]
+    for j in np.unique(group_model):
+        rows = order[bounds[j]:bounds[j + 1]]
+        res = _pool_engine(y[rows], v[rows], typed[codes[rows]], method=METHODS[j // 2],
+                           knha=bool(j % 2), **options)[0]
         parts.append(res.summary.assign(_code=np.unique(codes[rows])))
         weights[rows] = res.weights
     summary = pd.concat(parts, ignore_index=True).sort_values("_code", kind="stable")
     summary = summary.drop(columns="_code").reset_index(drop=True)
-    summary["k"] = summary["k"].astype(int)
-    summary["q_df"] = summary["q_df"].astype(int)
-    summary["knha"] = summary["knha"].astype(bool)
-    summary["converged"] = summary["converged"].astype(bool)
+    summary["group"] = labels[np.arange(m)] if typed is labels else typed
+    for col, kind in (("k", int), ("q_df", int), ("knha", bool), ("converged", bool)):
+        summary[col] = summary[col].astype(kind)
     return BatchResult(summary=summary, weights=weights)
 
 

@@ -519,8 +519,9 @@ def test_pool_batch_with_a_model_per_group_equals_one_call_per_model():
 
 @pytest.mark.parametrize("method, knha, message", [
     (["REML", "DL", "DL"], False, "the same within a group"),
-    (["REML", "XX", "REML"], False, "unknown method 'XX'"),
-    ("REML", [True, "yes", True], "knha must be True or False"),
+    (["REML", "XX", "REML"], False, r"method: 'XX' at row index\(es\) 1 is not valid"),
+    ("REML", [True, "yes", True], r"knha: 'yes' at row index\(es\) 1 is not valid"),
+    (["REML", None, "REML"], False, r"method is missing at row index\(es\) 1"),
     (["REML", "REML"], False, "one value per row"),
 ])
 def test_pool_batch_refuses_inconsistent_models(method, knha, message):

@@ -66,7 +66,8 @@ removed as invalid + the ``combinations`` of its specifications
 
 Trials without public numbers (Neeter 2003, Osborne & Allison 2006) are in no
 specification: the multiverse maps choices, it does not add evidence (their possible
-influence is the threshold analysis's job, :mod:`analysis.sensitivity`).
+influence is the threshold analysis's job,
+:func:`analysis.catchup.thresholds_for_unpublished_trials`).
 
 References: Steegen S, Tuerlinckx F, Gelman A, Vanpaemel W (2016). Increasing
 transparency through a multiverse analysis. Perspect Psychol Sci 11:702-712. Voracek M,
@@ -97,7 +98,7 @@ import pandas as pd
 from analysis import conventions
 from analysis import effect_sizes as es
 from analysis.conventions import WINDOW_LABELS, WINDOWS
-from analysis.pooling import COMMON_EFFECT_METHODS, ConvergenceWarning, pool_batch
+from analysis.pooling import ConvergenceWarning, pool_batch
 from analysis.trial_effects import continuous_effects
 
 __all__ = [
@@ -112,9 +113,6 @@ DEFAULT_FACTORS_FILE = Path(__file__).with_name("multiverse_factors.toml")
 #: The two groups of factors, as the factors file names its tables.
 STAGES = ("which_data", "how_to_analyse")
 STAGE_LABELS = {"which_data": "Which data", "how_to_analyse": "How to analyse"}
-
-#: The windows pooled: the running-injury primary outcome at both time points.
-MEASURES = ("SMD", "MD")
 
 
 # --------------------------------------------------------------------------- factor kinds
@@ -176,7 +174,7 @@ class FactorKind:
 FACTOR_KINDS: dict[str, FactorKind] = {k.name: k for k in (
     FactorKind("elbow_trial", "which_data", "Elbow trial", "out", "out, in", _choice("out", "in"),
                "no estimable elbow trial in this window"),
-    FactorKind("mean_difference_source", "which_data", "Gudeman MD", "arm means",
+    FactorKind("mean_difference_source", "which_data", "MD source", "arm means",
                "arm means, printed", _choice("arm means", "printed"),
                "no between-group estimate is printed for the trials pooled here"),
     FactorKind("feet_split", "which_data", "Feet per arm", "as recorded",
@@ -188,6 +186,7 @@ FACTOR_KINDS: dict[str, FactorKind] = {k.name: k for k in (
     FactorKind("patients", "which_data", "Patients (feet trials)", "recorded",
                "recorded, both feet", _choice("recorded", "both feet"),
                "the design effect is 1 (ICC 0) or no pooled trial randomised feet"),
+    # metafor's "AV" is left out: it makes each study's variance depend on the others pooled
     FactorKind("smd_variance", "which_data", "SMD variance", "LS", "LS, LS2, UB, RevMan5",
                _choice("LS", "LS2", "UB", "RevMan5"),
                "a mean difference has no SMD variance formula"),
@@ -203,6 +202,10 @@ FACTOR_KINDS: dict[str, FactorKind] = {k.name: k for k in (
     FactorKind("ci_method", "how_to_analyse", "CI method", "Wald", "Wald, Hartung-Knapp",
                _choice("Wald", "Hartung-Knapp"), "one estimable trial"),
 )}
+
+#: The trials each level of ``elbow_trial`` pools, by scope (``studies.csv``): the
+#: running-injury trials, and with the elbow trial in, the other tendinopathy too.
+ELBOW_SCOPES = {"out": ("running_injury",), "in": ("running_injury", "other_tendinopathy")}
 
 DATA_FACTORS = tuple(n for n, k in FACTOR_KINDS.items() if k.stage == "which_data")
 ANALYSIS_FACTORS = tuple(n for n, k in FACTOR_KINDS.items() if k.stage == "how_to_analyse")
@@ -616,8 +619,7 @@ def effects_per_data_choice(pkg, grid: FactorGrid | None = None) -> pd.DataFrame
              "patients"]
     long["data_choice"] = long.groupby(order, sort=False).ngroup()
     long = _apply_data_choices(long, pkg, grid)
-    columns = ["data_choice"] + [c for c in EFFECT_EXTRA_COLUMNS[1:]] + [
-        c for c in long.columns if c not in EFFECT_EXTRA_COLUMNS]
+    columns = EFFECT_EXTRA_COLUMNS + [c for c in long.columns if c not in EFFECT_EXTRA_COLUMNS]
     return long[columns].sort_values(["data_choice", "window", "study_id", "measure"],
                                      kind="stable").reset_index(drop=True)
 
@@ -779,7 +781,6 @@ def _merge_equal(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def _specifications(effects: pd.DataFrame, grid: FactorGrid):
     """Every specification before pooling, and the combinations each rule removed."""
     n_models = math.prod(len(grid.levels_of(m)) for m in MODEL_FACTORS)
-    n_other = math.prod(len(grid.levels_of(m)) for m in ("elbow_trial", "measure"))
     data_cols = [c for c in DATA_FACTORS if c != "elbow_trial"]
     choices = effects.drop_duplicates("data_choice")[["data_choice", *data_cols]]
     universe = (choices.merge(pd.DataFrame({"window": list(WINDOWS)}), how="cross")
@@ -788,9 +789,8 @@ def _specifications(effects: pd.DataFrame, grid: FactorGrid):
                        how="cross"))
     # the estimable rows each data specification pools
     est = effects[effects["estimable"].astype(bool)]
-    scopes = {"out": ("running_injury",), "in": ("running_injury", "other_tendinopathy")}
     elbow = pd.DataFrame([(lvl, s) for lvl in grid.levels_of("elbow_trial")
-                          for s in scopes[lvl]], columns=["elbow_trial", "scope"])
+                          for s in ELBOW_SCOPES[lvl]], columns=["elbow_trial", "scope"])
     rows = est.merge(elbow, on="scope")
     key = ["data_choice", "window", "measure", "elbow_trial"]
     rows = rows.sort_values([*key, "year", "study"], kind="stable").reset_index(drop=True)
@@ -809,7 +809,6 @@ def _specifications(effects: pd.DataFrame, grid: FactorGrid):
     specs["combinations"] = 1  # combinations of the data choices this row stands for
     specs["_data_choice"] = specs["data_choice"]
     specs["_elbow_trial"] = specs["elbow_trial"]
-    assert len(specs) == len(choices) * len(WINDOWS) * n_other
 
     removed: list[tuple[str, str, int]] = []
 
@@ -870,8 +869,7 @@ def _pool(specs: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:
     """Pool every specification in one pool_batch call (a model per meta-analysis)."""
     est = effects[effects["estimable"].astype(bool)][
         ["data_choice", "window", "measure", "scope", "study_id", "year", "study", "yi", "vi"]]
-    scopes = {"out": ("running_injury",), "in": ("running_injury", "other_tendinopathy")}
-    elbow = pd.DataFrame([(lvl, s) for lvl, ss in scopes.items() for s in ss],
+    elbow = pd.DataFrame([(lvl, s) for lvl, ss in ELBOW_SCOPES.items() for s in ss],
                          columns=["_elbow_trial", "scope"])
     rows = est.merge(elbow, on="scope").rename(columns={"data_choice": "_data_choice"})
     long = specs[["spec_id", "_data_choice", "window", "measure", "_elbow_trial",

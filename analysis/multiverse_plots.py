@@ -19,8 +19,6 @@ plotted specification with its panel, position and colour.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 from matplotlib.collections import LineCollection

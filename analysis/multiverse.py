@@ -861,8 +861,18 @@ def _specifications(effects: pd.DataFrame, grid: FactorGrid):
     exclusions = (exclusions.groupby(["window", "rule", "kind"], sort=False)
                   .agg(combinations=("combinations", "sum"),
                        specifications=("specifications", "max")).reset_index())
-    exclusions["reason"] = exclusions["rule"].map(RULES)
+    exclusions["reason"] = [_rule_reason(rule, grid) for rule in exclusions["rule"]]
     return specs, exclusions
+
+
+def _rule_reason(rule: str, grid: FactorGrid) -> str:
+    """A rule's reason, naming a factor by the label the factors file gives it."""
+    name = rule.partition(":")[2]
+    if name and name in grid:
+        kind = FACTOR_KINDS[name]
+        return (f"redundant: {grid[name].label} changes none of the pooled effects "
+                f"({kind.not_applicable})")
+    return RULES[rule]
 
 
 def _pool(specs: pd.DataFrame, effects: pd.DataFrame) -> pd.DataFrame:

@@ -909,8 +909,9 @@ def _pool_per_group_models(yi, vi, groups, method, knha, options) -> BatchResult
                   lambda h: bool(h) if isinstance(h, (bool, np.bool_)) else h)
     model = meth * 2 + hk
     m = labels.size
-    first = np.full(m, n, dtype=np.intp)
-    np.minimum.at(first, codes, np.arange(n, dtype=np.intp))
+    first_rows = pd.Series(codes).drop_duplicates(keep="first")
+    first = np.empty(m, dtype=np.intp)
+    first[first_rows.to_numpy()] = first_rows.index.to_numpy()
     group_model = model[first]
     mixed = np.flatnonzero(model != group_model[codes])
     if mixed.size:
@@ -918,26 +919,33 @@ def _pool_per_group_models(yi, vi, groups, method, knha, options) -> BatchResult
         raise ValueError(f"method and knha must be the same within a group; group {g!r} has "
                          f"more than one (row index(es) {_row_list(mixed)})")
     # the labels in their own dtype (integer labels stay integers: the fast grouping path)
-    as_list = labels.tolist()
-    typed = np.asarray(as_list)
+    typed = np.asarray(labels.tolist())
     if typed.dtype.kind not in "iu" or typed.shape != (m,):
         typed = labels
     row_model = group_model[codes]
     order = np.argsort(row_model, kind="stable")
     bounds = np.searchsorted(row_model[order], np.arange(2 * len(METHODS) + 1))
-    parts: list[pd.DataFrame] = []
+    columns: dict[str, np.ndarray] = {}
     weights = np.full(n, np.nan)
     for j in np.unique(group_model):
         rows = order[bounds[j]:bounds[j + 1]]
         res = _pool_engine(y[rows], v[rows], typed[codes[rows]], method=METHODS[j // 2],
                            knha=bool(j % 2), **options)[0]
-        parts.append(res.summary.assign(_code=np.unique(codes[rows])))
+        # the part's groups, in order of first appearance, are these codes
+        at = pd.unique(codes[rows])
+        for name in SUMMARY_COLUMNS:
+            if name in ("group", "method", "knha"):
+                continue
+            values = res.summary[name].to_numpy()
+            if name not in columns:
+                columns[name] = np.empty(m, dtype=values.dtype if values.dtype.kind in "biuf"
+                                         else object)
+            columns[name][at] = values
         weights[rows] = res.weights
-    summary = pd.concat(parts, ignore_index=True).sort_values("_code", kind="stable")
-    summary = summary.drop(columns="_code").reset_index(drop=True)
-    summary["group"] = labels[np.arange(m)] if typed is labels else typed
-    for col, kind in (("k", int), ("q_df", int), ("knha", bool), ("converged", bool)):
-        summary[col] = summary[col].astype(kind)
+    columns["group"] = labels if typed is labels else typed
+    columns["method"] = np.asarray(METHODS, dtype=object)[group_model // 2]
+    columns["knha"] = (group_model % 2).astype(bool)
+    summary = pd.DataFrame(columns, columns=list(SUMMARY_COLUMNS))
     return BatchResult(summary=summary, weights=weights)
 
 

@@ -38,6 +38,7 @@ bench: install
 	$(PY) benchmarks/bench_pooling.py
 	$(PY) benchmarks/bench_cli.py
 	$(PY) benchmarks/bench_explorers.py
+	$(PY) benchmarks/bench_multiverse.py
 
 # Regenerate the reference JSON in tests/reference/ with R (needs R with metafor and
 # jsonlite: Debian's r-cran-metafor and r-cran-jsonlite). Not part of reproduce or test.
@@ -48,6 +49,7 @@ references:
 	Rscript tests/reference/catchup_reference.R
 	Rscript tests/reference/grade_reference.R
 	Rscript tests/reference/teaching_reference.R
+	Rscript tests/reference/metafor_multiverse.R
 
 # JupyterLab chooses its own (inline) backend, so figures show as images.
 lab: install

@@ -829,9 +829,15 @@ def pool_batch(
         appearance.
     method : {"REML", "ML", "DL", "PM", "HE", "SJ", "SJIT", "FE", "EE", "CE"}
         Estimator of tau2 (case-insensitive), or a common-effect model ("FE", with
-        aliases "EE" and "CE"); definitions in the module docstring.
+        aliases "EE" and "CE"); definitions in the module docstring. Also accepted: a
+        1-D array with one name per row, the same within each group, so that one call
+        fits each meta-analysis with its own estimator (a multiverse of choices).
     knha : bool
         Hartung-Knapp(-Sidik-Jonkman) SE and t with k - 1 df (metafor test="knha").
+        Also accepted: a 1-D boolean array with one value per row, the same within each
+        group. With per-row ``method`` or ``knha`` the groups are fitted in one
+        vectorised pass per distinct (method, knha) pair and returned in the usual
+        order; every number is the one a call with that single model gives.
     level : float
         Confidence level in (0, 1) for the CI, tau2 CI and prediction interval.
     i2_method : {"tau2", "q"}
@@ -857,10 +863,90 @@ def pool_batch(
         Empty input, lengths that differ, non-finite yi or vi, vi <= 0 or missing
         group labels (naming the row indexes), unknown method or option.
     """
-    return _pool_engine(
-        yi, vi, groups, method=method, knha=knha, level=level, i2_method=i2_method,
-        pi_method=pi_method, tau2_ci=tau2_ci, control=control,
-    )[0]
+    options = dict(level=level, i2_method=i2_method, pi_method=pi_method, tau2_ci=tau2_ci,
+                   control=control)
+    if isinstance(method, str) and isinstance(knha, (bool, np.bool_)):
+        return _pool_engine(yi, vi, groups, method=method, knha=bool(knha), **options)[0]
+    return _pool_per_group_models(yi, vi, groups, method, knha, options)
+
+
+def _per_row(value, n: int, name: str, valid, canonical) -> np.ndarray:
+    """Codes 0..len(valid)-1 of a per-row option: a scalar repeated, or a 1-D array with
+    one value per row, each checked (once per distinct value) and named by its row."""
+    if isinstance(value, (str, bool, np.bool_)):
+        values = np.array([value], dtype=object)
+        codes = np.zeros(n, dtype=np.intp)
+    else:
+        arr = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
+        if arr.ndim != 1 or arr.size != n:
+            raise ValueError(f"{name} must be one value or a 1-D array with one value per row "
+                             f"({n}); got shape {arr.shape}")
+        codes, values = pd.factorize(arr)
+        codes = codes.astype(np.intp)
+        if (codes < 0).any():
+            bad = np.flatnonzero(codes < 0)
+            raise ValueError(f"{name} is missing at row index(es) {_row_list(bad)}")
+    out = np.empty(len(values), dtype=np.intp)
+    for j, v in enumerate(values):
+        c = canonical(v)
+        if c not in valid:
+            rows = np.flatnonzero(codes == j)
+            raise ValueError(f"{name}: {v!r} at row index(es) {_row_list(rows)} is not valid; "
+                             f"valid: {', '.join(map(str, valid))}")
+        out[j] = valid.index(c)
+    return out[codes]
+
+
+def _pool_per_group_models(yi, vi, groups, method, knha, options) -> BatchResult:
+    """pool_batch with a model (method, knha) per group: one engine pass per model."""
+    y, v, codes, labels, _, _, _ = _validate(
+        yi, vi, groups, "REML", options["level"], options["i2_method"], options["pi_method"],
+        options["control"])
+    n = y.size
+    meth = _per_row(method, n, "method", METHODS,
+                    lambda m: m.upper() if isinstance(m, str) else m)
+    hk = _per_row(knha, n, "knha", (False, True),
+                  lambda h: bool(h) if isinstance(h, (bool, np.bool_)) else h)
+    model = meth * 2 + hk
+    m = labels.size
+    first_rows = pd.Series(codes).drop_duplicates(keep="first")
+    first = np.empty(m, dtype=np.intp)
+    first[first_rows.to_numpy()] = first_rows.index.to_numpy()
+    group_model = model[first]
+    mixed = np.flatnonzero(model != group_model[codes])
+    if mixed.size:
+        g = labels[codes[mixed[0]]]
+        raise ValueError(f"method and knha must be the same within a group; group {g!r} has "
+                         f"more than one (row index(es) {_row_list(mixed)})")
+    # the labels in their own dtype (integer labels stay integers: the fast grouping path)
+    typed = np.asarray(labels.tolist())
+    if typed.dtype.kind not in "iu" or typed.shape != (m,):
+        typed = labels
+    row_model = group_model[codes]
+    order = np.argsort(row_model, kind="stable")
+    bounds = np.searchsorted(row_model[order], np.arange(2 * len(METHODS) + 1))
+    columns: dict[str, np.ndarray] = {}
+    weights = np.full(n, np.nan)
+    for j in np.unique(group_model):
+        rows = order[bounds[j]:bounds[j + 1]]
+        res = _pool_engine(y[rows], v[rows], typed[codes[rows]], method=METHODS[j // 2],
+                           knha=bool(j % 2), **options)[0]
+        # the part's groups, in order of first appearance, are these codes
+        at = pd.unique(codes[rows])
+        for name in SUMMARY_COLUMNS:
+            if name in ("group", "method", "knha"):
+                continue
+            values = res.summary[name].to_numpy()
+            if name not in columns:
+                columns[name] = np.empty(m, dtype=values.dtype if values.dtype.kind in "biuf"
+                                         else object)
+            columns[name][at] = values
+        weights[rows] = res.weights
+    columns["group"] = labels if typed is labels else typed
+    columns["method"] = np.asarray(METHODS, dtype=object)[group_model // 2]
+    columns["knha"] = (group_model % 2).astype(bool)
+    summary = pd.DataFrame(columns, columns=list(SUMMARY_COLUMNS))
+    return BatchResult(summary=summary, weights=weights)
 
 
 def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, tau2_ci,

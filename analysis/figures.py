@@ -358,8 +358,22 @@ def effect_direction_figure(tables) -> FigureSpec:
     return FigureSpec("effect_direction", fig, table)
 
 
-def all_figures(tables, options: ModelOptions = DEFAULT_OPTIONS) -> list[FigureSpec]:
-    """Every figure of the review, in reading order."""
+def specification_curve_figure(result) -> FigureSpec:
+    """The specification curve of a :class:`analysis.multiverse.Multiverse`: every
+    defensible analysis of the primary outcome, sorted, with the choices behind it."""
+    from analysis.multiverse_plots import specification_curve
+
+    fig, table = specification_curve(
+        result.specifications, result.levels(),
+        title="Every defensible analysis: the multiverse of choices for the primary outcome")
+    return FigureSpec("specification_curve", fig, table, notes=result.sentences())
+
+
+def all_figures(tables, options: ModelOptions = DEFAULT_OPTIONS,
+                multiverse=None) -> list[FigureSpec]:
+    """Every figure of the review, in reading order; the specification curve where the
+    multiverse (:func:`analysis.multiverse.multiverse`, built from the data package by
+    the effects step) is given."""
     from analysis.catchup import catchup_analysis
     from analysis.grade import summary_of_findings_for
 
@@ -376,6 +390,7 @@ def all_figures(tables, options: ModelOptions = DEFAULT_OPTIONS) -> list[FigureS
         *risk_of_bias_figures(tables),
         summary_of_findings_figure(sof),
         effect_direction_figure(tables),
+        *([specification_curve_figure(multiverse)] if multiverse is not None else []),
     ]
 
 
@@ -386,9 +401,11 @@ def write_table(table: pd.DataFrame, path: Path) -> Path:
 
 
 def write_review_tables(tables, out_dir: Path | str = "tables",
-                        options: ModelOptions = DEFAULT_OPTIONS) -> list[Path]:
-    """Write the committed tables: the GRADE summary of findings (CSV and Markdown) and the
-    share of the early difference left at one month with its Fieller sets (CSV)."""
+                        options: ModelOptions = DEFAULT_OPTIONS,
+                        multiverse=None) -> list[Path]:
+    """Write the committed tables: the GRADE summary of findings (CSV and Markdown), the
+    share of the early difference left at one month with its Fieller sets (CSV), and the
+    multiverse's summary and per-level counts where it is given (CSV)."""
     from analysis.grade import summary_of_findings_for, write_sof_csv, write_sof_markdown
 
     from analysis.catchup import catchup_analysis
@@ -397,16 +414,20 @@ def write_review_tables(tables, out_dir: Path | str = "tables",
     written = [write_sof_csv(sof, out_dir), write_sof_markdown(sof, out_dir)]
     shares = catchup_analysis(tables, method=options.method, level=options.level).shares
     written.append(write_table(shares, Path(out_dir) / "catchup_share_remaining.csv"))
+    if multiverse is not None:
+        written.append(write_table(multiverse.summary(), Path(out_dir) / "multiverse_summary.csv"))
+        written.append(write_table(multiverse.by_level(),
+                                   Path(out_dir) / "multiverse_by_level.csv"))
     return written
 
 
 def write_figures(tables, out_dir: Path | str = "figures",
-                  options: ModelOptions = DEFAULT_OPTIONS) -> list[Path]:
+                  options: ModelOptions = DEFAULT_OPTIONS, multiverse=None) -> list[Path]:
     """Build every figure and write PNG, SVG and the CSV of its numbers; return the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for spec in all_figures(tables, options):
+    for spec in all_figures(tables, options, multiverse=multiverse):
         written += save_figure(spec.figure, out_dir / spec.name)
         written.append(write_table(spec.table, out_dir / f"{spec.name}.csv"))
     return written

@@ -160,8 +160,33 @@ def _threshold_lines(results, options: ModelOptions) -> list[str]:
     return out
 
 
+def _multiverse_lines(mv) -> list[str]:
+    """How many defensible analyses support each conclusion (all, and the running-injury
+    evidence alone), and which choice changes the conclusion most often."""
+    summary = mv.summary()
+    summary = summary[summary["scale"] == "all"].set_index("window")
+    by_level = mv.by_level()
+    out = []
+    for window in WINDOWS:
+        if window not in summary.index:
+            continue
+        s = summary.loc[window]
+        text = (f"- **{WINDOW_LABELS[window]}**: {int(s['favours_treatment']):,} of "
+                f"{int(s['specifications']):,} specifications favour dexamethasone, "
+                f"{int(s['no_clear_difference']):,} show no clear difference and "
+                f"{int(s['favours_control']):,} favour placebo")
+        direct = by_level[(by_level["window"] == window) & (by_level["factor"] == "elbow_trial")
+                          & (by_level["level"] == "out")]
+        if len(direct):
+            d = direct.iloc[0]
+            text += (f"; with the running-injury evidence alone (elbow trial out): "
+                     f"{int(d['favours_treatment']):,} of {int(d['specifications']):,}")
+        out.append(text + ".")
+    return out
+
+
 def findings_markdown(tables, *, options: ModelOptions = ModelOptions(), results=None,
-                      sof: pd.DataFrame | None = None) -> str:
+                      sof: pd.DataFrame | None = None, multiverse=None) -> str:
     """The results section (Markdown, between the README markers), written from the data."""
     from analysis.catchup import catchup_analysis
     from analysis.grade import summary_of_findings_for
@@ -182,6 +207,13 @@ def findings_markdown(tables, *, options: ModelOptions = ModelOptions(), results
                   "need, at its group sizes, to change the pooled running-injury conclusion; "
                   "`figures/threshold_missing_trials`):", ""]
         lines += threshold
+    if multiverse is not None:
+        lines += ["", "**Every defensible analysis at once** (a multiverse of "
+                  f"{len(multiverse.levels()['factor'].unique())} analytic choices, each level "
+                  "with its reason, pooled in one batch; `figures/specification_curve`, "
+                  "notebook 6). It maps choices; it adds no evidence, and the trials without "
+                  "public numbers are in no specification:", ""]
+        lines += _multiverse_lines(multiverse)
     lines += ["", END]
     return "\n".join(lines) + "\n"
 

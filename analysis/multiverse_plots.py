@@ -378,15 +378,3 @@ def specification_curve(specifications: pd.DataFrame, levels: pd.DataFrame, *,
                          fontsize=10, fontweight="bold")
     table = pd.concat(records, ignore_index=True)
     return fig, table
-
-
-def specification_curve_figure(result):
-    """The committed figure of a :class:`analysis.multiverse.Multiverse`:
-    ``FigureSpec(name="specification_curve", figure, table)``."""
-    from analysis.figures import FigureSpec
-
-    fig, table = specification_curve(
-        result.specifications, result.levels(),
-        title="Every defensible analysis: the multiverse of choices for the primary outcome")
-    notes = result.sentences()
-    return FigureSpec(name="specification_curve", figure=fig, table=table, notes=notes)

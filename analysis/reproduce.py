@@ -164,13 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"      ok ({time.perf_counter() - t:.1f} s)")
 
     t = _step(2, total, "computing effect sizes, pooling, drawing figures")
+    from analysis.multiverse import multiverse
+
     tables = review_tables(pkg)
-    written = write_figures(tables, args.figures)
-    written += write_review_tables(tables, args.tables)
+    mv = multiverse(pkg)
+    written = write_figures(tables, args.figures, multiverse=mv)
+    written += write_review_tables(tables, args.tables, multiverse=mv)
     if args.readme is not None:
         from analysis.findings import findings_markdown, update_readme
 
-        if update_readme(args.readme, findings_markdown(tables)):
+        if update_readme(args.readme, findings_markdown(tables, multiverse=mv)):
             written.append(args.readme)
     print(f"      {len(written)} files ({time.perf_counter() - t:.1f} s)")
 

@@ -39,3 +39,11 @@ def executed_notebooks(tmp_path_factory):
     out = tmp_path_factory.mktemp("executed_notebooks")
     execute_notebooks(sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")), out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def multiverse_result(pkg):
+    """The multiverse of analytic choices on the committed data (default factors file)."""
+    from analysis.multiverse import multiverse
+
+    return multiverse(pkg)

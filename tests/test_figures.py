@@ -15,8 +15,8 @@ from analysis.plots import save_figure
 
 
 @pytest.fixture(scope="module")
-def specs():
-    built = all_figures(review_tables(load_package(DATA_DIR)))
+def specs(multiverse_result):
+    built = all_figures(review_tables(load_package(DATA_DIR)), multiverse=multiverse_result)
     yield built
 
 
@@ -69,11 +69,12 @@ def test_saving_is_deterministic(specs, tmp_path):
         assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two saves"
 
 
-def test_committed_tables_match_a_fresh_run(tmp_path):
+def test_committed_tables_match_a_fresh_run(tmp_path, multiverse_result):
     from analysis.figures import write_review_tables
     from analysis.paths import TABLES_DIR
 
-    for path in write_review_tables(review_tables(load_package(DATA_DIR)), tmp_path):
+    for path in write_review_tables(review_tables(load_package(DATA_DIR)), tmp_path,
+                                    multiverse=multiverse_result):
         committed = TABLES_DIR / path.name
         assert committed.exists(), f"tables/{path.name} is missing: run `make reproduce`"
         assert path.read_text(encoding="utf-8") == committed.read_text(encoding="utf-8"), (

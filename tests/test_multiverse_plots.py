@@ -216,7 +216,9 @@ def test_the_saved_figure_is_300_dpi_and_deterministic(drawn, tmp_path):
 
 
 def test_the_committed_figure_spec_names_the_figure(result):
-    spec = mp.specification_curve_figure(result)
+    from analysis.figures import specification_curve_figure
+
+    spec = specification_curve_figure(result)
     assert spec.name == "specification_curve"
     assert len(spec.table) == len(result.specifications)
     assert spec.notes == result.sentences()

@@ -73,12 +73,12 @@ def test_readme_commands_are_what_ci_and_make_run():
     assert re.search(r"^reproduce:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
 
 
-def test_readme_results_are_what_the_code_gives_today(tables):
+def test_readme_results_are_what_the_code_gives_today(tables, multiverse_result):
     from analysis.findings import findings_markdown, readme_section
 
     section = readme_section(ROOT / "README.md")
     assert section, "README.md has no results section between its markers"
-    assert section == findings_markdown(tables), (
+    assert section == findings_markdown(tables, multiverse=multiverse_result), (
         "README's 'Results at a glance' is stale: run `make reproduce` (it rewrites the "
         "section from the data) and commit README.md")
 

@@ -27,21 +27,32 @@ Estimators of tau2 (``method``), as metafor's ``rma(method=...)``:
     metafor's "SJ" (not iterated).
 ``"SJIT"``
     Sidik & Jonkman iterated (metafor's "SJIT"): the fixed-point iteration
-    tau2 <- tau2 * Q(tau2) / (k - 1) from tau2_0, until |change| <= threshold.
+    tau2 <- tau2 * Q(tau2) / (k - 1) from tau2_0 (or ``tau2_init``), until the change
+    is at most the stop size below.
 ``"PM"``
     Paule & Mandel (1982): the root of Q(tau2) = k - 1, where
     Q(t) = sum (y_i - mu_t)^2 / (v_i + t) is the generalised Q; tau2 = 0 when
-    Q(0) < k - 1. Root found on [0, tau2_max], tau2_max = max(100, 10 * mad(y)^2),
-    with R's ``uniroot`` algorithm (Brent's zeroin, ported and vectorised).
+    Q(0) < k - 1. Root found on [0, tau2_max], tau2_max = max(100, 10 * mad(y)^2)
+    unless ``control["tau2_max"]`` is given, with R's ``uniroot`` algorithm (Brent's
+    zeroin, ported and vectorised), tolerance ``tol``, at most ``maxiter`` steps.
 ``"ML"``, ``"REML"`` (default)
     (Restricted) maximum likelihood by Fisher scoring from the HE estimate (truncated
-    at 0): tau2 <- tau2 + delta with
+    at 0; or ``tau2_init``): tau2 <- tau2 + stepadj * delta with
     REML delta = (sum w_i^2 (y_i - mu)^2 - tr P) / tr(P P),
     ML   delta = (sum w_i^2 (y_i - mu)^2 - W) / sum w_i^2,
-    P = diag(w) - w w' / W; delta is halved while tau2 + delta < 0 (step halving);
-    stop when |change| <= threshold. Afterwards, as metafor, the (restricted)
-    log-likelihood at tau2 = 0 is compared with the one at the estimate and, if it is
-    higher by more than ``tol``, tau2 is set to 0 (with a note).
+    P = diag(w) - w w' / W; the step is halved while tau2 + step < 0 (step halving);
+    stop when |change| is at most the stop size below. Afterwards, as metafor, the
+    (restricted) log-likelihood at tau2 = 0 is compared with the one at the estimate
+    and, if it is higher by more than ``tol``, tau2 is set to 0 (with a note).
+
+Stop size (Fisher scoring, SJIT): max(threshold, 32 eps (s + max|y_i| sqrt(s))) with
+s = sum w_i / sum w_i^2, a w^2-weighted mean of v_i + tau2. metafor stops on
+|change| <= threshold alone; the second term is the rounding error of one step (the
+largest seen in simulations was half of it), reached only when v_i + tau2 or y_i^2
+are above about 1e9. Without it, large units (tau2 ~ 1e12, where 1e-5 is below the
+spacing of floats) leave the iterates alternating between neighbouring floats, and
+whether the fit "converges" depends on the order of the studies. Everywhere else it
+is below the threshold and changes nothing.
 
 Standard errors of tau2 (``tau2_se``) are metafor's: DL, HE and SJ from the variance of
 their quadratic forms; ML sqrt(2 / sum w_i^2); REML sqrt(2 / tr(P P)); PM and SJIT
@@ -69,9 +80,11 @@ I2 is in percent, as metafor reports it.
 
 Confidence interval for tau2 (``tau2_ci=True``): the Q-profile method (Viechtbauer
 2007), metafor's ``confint(fit)``: the bounds solve Q(tau2) = chi2_{k-1, 1-a/2} (lower)
-and chi2_{k-1, a/2} (upper) on [0, max(100, 10 tau2)], a bound is 0 when Q(0) is
-already below its quantile, and the upper limit of the search range is reported (with
-a note) when the bound lies beyond it. The I2 interval maps the tau2 bounds through
+and chi2_{k-1, a/2} (upper) on [0, tau2_max], tau2_max = max(100, 10 tau2) unless
+``control["tau2_max"]`` is given (as in metafor, where rma()'s tau2.max carries into
+confint()), with tolerance ``tol`` and at most ``ci_maxiter`` steps; a bound is 0 when
+Q(0) is already below its quantile, and the upper limit of the search range is
+reported (with a note) when the bound lies beyond it. The I2 interval maps the tau2 bounds through
 I2 = 100 t / (vt + t), whatever ``i2_method``.
 
 Prediction interval (random effects, k >= 2), as ``predict.rma``:
@@ -86,12 +99,40 @@ under ``knha=True``, as metafor, which switches to test="z"), tau2 = 0, and no Q
 H2, tau2 CI or prediction interval (NaN; metafor reports Q = 0, I2 = 0, H2 = 1), with a
 note. k = 2 with ``knha=True`` uses t with 1 df, with a note.
 
-Iteration settings (``control``), metafor's defaults: ``threshold`` 1e-5 (Fisher
-scoring and SJIT, absolute change in tau2), ``maxiter`` 100 (Fisher scoring, SJIT, PM
-root finding), ``tol`` = eps^0.25 ~ 1.22e-4 (uniroot tolerance, and the
-log-likelihood margin of the tau2 = 0 check), ``ci_maxiter`` 1000 (Q-profile root
-finding). A meta-analysis whose estimator does not converge gets NaN for everything
-depending on tau2, ``converged=False``, a note, and a :class:`ConvergenceWarning`
+Iteration settings (``control``), with metafor's names and defaults
+(``rma(control=list(...))`` and ``confint(fit, control=list(...))``):
+
+==============  =====================  =======================================================
+``control``     metafor                meaning (default)
+==============  =====================  =======================================================
+``threshold``   ``threshold``          Fisher scoring and SJIT stop when the change in tau2 is at
+                                       most this (1e-5; 0 allowed: then the stop size's
+                                       rounding term ends the iteration)
+``maxiter``     ``maxiter``            most steps of Fisher scoring, SJIT and the PM root
+                                       search (100)
+``stepadj``     ``stepadj``            Fisher scoring step multiplier (1; below 1 damps an
+                                       oscillating iteration)
+``tau2_init``   ``tau2.init``          starting tau2 for REML, ML and SJIT, and tau2_0 of SJ
+                                       (None: HE truncated at 0, or tau2_0 of SJ)
+``tau2_max``    ``tau2.max``           upper end of the PM root search and of the Q-profile
+                                       search (None: max(100, 10 mad(y)^2) and
+                                       max(100, 10 tau2))
+``tol``         ``tol`` (both)         uniroot tolerance of the PM and Q-profile root searches,
+                                       and the log-likelihood margin of the tau2 = 0 check
+                                       (eps^0.25 ~ 1.22e-4)
+``ci_maxiter``  confint ``maxiter``     most steps of the Q-profile root search (1000)
+==============  =====================  =======================================================
+
+A meta-analysis whose estimator does not converge gets NaN for everything depending on
+tau2, ``converged=False``, a note, and a :class:`ConvergenceWarning` naming its group.
+
+metafor's tolerances are absolute, so on small scales (variances near 1e-7, as for
+risk differences of rare events) they stop far from the optimum: the Paule-Mandel
+tau2 can come out 50 to 200 times too large, and its Q-profile CI inverted
+(tests/reference/metafor_control.R shows it with metafor). The defaults are kept, so
+the numbers equal metafor's, but when tau2 (REML, ML, SJIT, PM) or a Q-profile bound
+lands above 0 and below the tolerance that produced it (``threshold`` or ``tol``), the
+meta-analysis gets a note naming the setting to lower and a ConvergenceWarning
 naming its group.
 
 Known divergences from metafor (each asserted in tests/test_pooling_reference.py):
@@ -103,6 +144,12 @@ Known divergences from metafor (each asserted in tests/test_pooling_reference.py
   Paule-Mandel root beyond tau2_max) the meta-analysis gets NaN results,
   ``converged=False``, a note and a :class:`ConvergenceWarning`, and the others in the
   batch are unaffected.
+* Where metafor's threshold cannot be met in floating point (large units), metafor
+  stops with an error in some study orders; the stop size above converges, to the
+  tau2 metafor gives in the order it does converge or with a threshold it can meet
+  (tests/test_pooling_convergence.py).
+* A Paule-Mandel root search that exhausts ``maxiter`` gives no estimate (NaN,
+  ``converged=False``); metafor keeps uniroot's last iterate with only R's warning.
 * A Q-profile bound whose root finding exhausts ``ci_maxiter`` keeps the last iterate,
   as metafor does (it only warns), with a note and a ConvergenceWarning.
 
@@ -140,9 +187,12 @@ COMMON_EFFECT_METHODS = frozenset({"FE", "EE", "CE"})
 I2_METHODS = ("tau2", "q")
 PI_METHODS = ("metafor", "higgins2009")
 
-DEFAULT_CONTROL: dict[str, float] = {
+DEFAULT_CONTROL: dict[str, float | int | None] = {
     "threshold": 1e-5,
     "maxiter": 100,
+    "stepadj": 1.0,
+    "tau2_init": None,
+    "tau2_max": None,
     "tol": float(np.finfo(float).eps ** 0.25),
     "ci_maxiter": 1000,
 }
@@ -288,14 +338,7 @@ def _validate(yi, vi, groups, method, level, i2_method, pi_method, control):
         )
     if not (isinstance(level, (int, float)) and 0.0 < float(level) < 1.0):
         raise ValueError(f"level must be a proportion in (0, 1), e.g. 0.95; got {level!r}")
-    con = dict(DEFAULT_CONTROL)
-    if control:
-        unknown = set(control) - set(DEFAULT_CONTROL)
-        if unknown:
-            raise ValueError(
-                f"unknown control setting(s) {sorted(unknown)}; valid: {sorted(DEFAULT_CONTROL)}"
-            )
-        con.update(control)
+    con = _control(control)
     if groups is None:
         codes = np.zeros(y.size, dtype=np.intp)
         labels = np.array(["all"], dtype=object)
@@ -316,6 +359,39 @@ def _validate(yi, vi, groups, method, level, i2_method, pi_method, control):
         labels = np.asarray(labels, dtype=object)
         codes = np.asarray(codes, dtype=np.intp)
     return y, v, codes, labels, method.upper(), float(level), con
+
+
+def _control(control) -> dict:
+    """metafor's iteration settings, defaults filled in and each value checked."""
+    con = dict(DEFAULT_CONTROL)
+    if not control:
+        return con
+    if not isinstance(control, dict):
+        raise ValueError(f"control must be a dict of settings, got {type(control).__name__}")
+    unknown = set(control) - set(DEFAULT_CONTROL)
+    if unknown:
+        raise ValueError(
+            f"unknown control setting(s) {sorted(unknown)}; valid: {sorted(DEFAULT_CONTROL)}"
+        )
+    con.update(control)
+    for name, value in control.items():
+        if value is None and name in ("tau2_init", "tau2_max"):
+            continue
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_))
+        if name in ("maxiter", "ci_maxiter"):
+            if not (number and float(value) == int(value) and value >= 1):
+                raise ValueError(f"control {name!r} must be a whole number >= 1, got {value!r}")
+            con[name] = int(value)
+            continue
+        if not (number and math.isfinite(value)):
+            raise ValueError(f"control {name!r} must be a finite number, got {value!r}")
+        lowest_ok = name in ("threshold", "tau2_init")  # 0 allowed
+        if value < 0 or (value == 0 and not lowest_ok):
+            bound = ">= 0" if lowest_ok else "> 0"
+            raise ValueError(f"control {name!r} must be {bound}, got {value!r}")
+        con[name] = float(value)
+    return con
 
 
 def _group_codes(g):
@@ -506,6 +582,36 @@ def _zeroin(f, ax, bx, fa, fb, tol, maxit):
     return root, conv
 
 
+# Rounding noise of one iteration step, in units of eps * (s + max|y| sqrt(s)): the
+# largest seen at a fixed point was 16 (8,000 simulated REML and ML fits, k = 2 to 29,
+# scales 1e-8 to 1e8, variances spanning up to 8 orders of magnitude, offsets up to
+# 1e4 standard deviations); twice that leaves a margin.
+_NOISE_STEPS = 32.0
+
+
+def _stop_size(threshold, sw, sw2, ymax):
+    """Largest change in tau2 that ends an iteration: max(threshold, rounding noise).
+
+    metafor stops Fisher scoring and the SJIT iteration when |change| <= threshold
+    (1e-5). A step is computed from sums of w_i = 1/(v_i + tau2) and residuals
+    y_i - mu, so its rounding error is of order eps (s + max|y_i| sqrt(s)) with
+    s = sum w_i / sum w_i^2 (a w^2-weighted mean of v_i + tau2); when that exceeds
+    the threshold (tau2 or v_i in large units, say above 1e9) the iterates end up
+    alternating between neighbouring floats and an absolute threshold is never met,
+    depending on the order of the studies. The noise term is below the threshold,
+    so it changes nothing, in every other case.
+    """
+    s = sw / sw2
+    return np.maximum(threshold, _NOISE_STEPS * _EPS * (s + ymax * np.sqrt(s)))
+
+
+def _start(con, default, Y, M, k):
+    """Starting tau2: ``control["tau2_init"]`` (metafor's tau2.init) or ``default(Y, M, k)``."""
+    if con["tau2_init"] is None:
+        return np.asarray(default(Y, M, k), dtype=float)
+    return np.full(k.size, float(con["tau2_init"]))
+
+
 def _halve_until_nonnegative(tau2, adj):
     """metafor's step halving: halve adj while tau2 + adj < 0 (exactly, via ldexp)."""
     bad = tau2 + adj < 0.0
@@ -569,8 +675,11 @@ def _sj_start(Y, M, k):
 
 
 def _tau2_sj(Y, V, M, k, con):
-    """Sidik-Jonkman (one step): tau2 = tau2_0 Q(tau2_0) / (k - 1), tau2_0 = sum (y-ybar)^2 / k."""
-    t0 = _sj_start(Y, M, k)
+    """Sidik-Jonkman (one step): tau2 = tau2_0 Q(tau2_0) / (k - 1), tau2_0 = sum (y-ybar)^2 / k.
+
+    ``control["tau2_init"]``, when given, replaces tau2_0 (as metafor's tau2.init).
+    """
+    t0 = _start(con, _sj_start, Y, M, k)
     W, sw, _, q = _weighted_mean_q(Y, V, M, t0)
     tau2 = np.maximum(0.0, t0 * q / (k - 1))
     s_vv = _sum_pp_ab(W, sw, V, V)
@@ -587,19 +696,26 @@ def _se_pm(Y, V, M, k, tau2):
 
 
 def _tau2_sjit(Y, V, M, k, con):
-    """Sidik-Jonkman iterated: tau2 <- tau2 Q(tau2) / (k - 1) from tau2_0 to a fixed point."""
-    tau2 = _sj_start(Y, M, k)
+    """Sidik-Jonkman iterated: tau2 <- tau2 Q(tau2) / (k - 1) from tau2_0 to a fixed point.
+
+    Starts from ``control["tau2_init"]`` when given; stops as Fisher scoring does
+    (:func:`_stop_size`).
+    """
+    tau2 = _start(con, _sj_start, Y, M, k)
     conv = np.zeros(k.size, dtype=bool)
     act = np.arange(k.size)
+    ymax = np.abs(Y).max(axis=0)
     it = 0
     while act.size:
         it += 1
         old = tau2[act]
-        new = old * _generalised_q(Y[:, act], V[:, act], M[:, act], old) / (k[act] - 1)
+        W, sw, _, q = _weighted_mean_q(Y[:, act], V[:, act], M[:, act], old)
+        new = old * q / (k[act] - 1)
         tau2[act] = new
         if it > con["maxiter"]:
             break
-        done = np.abs(old - new) <= con["threshold"]
+        done = np.abs(old - new) <= _stop_size(con["threshold"], sw, (W * W).sum(axis=0),
+                                               ymax[act])
         conv[act[done]] = True
         act = act[~done]
     tau2 = np.where(conv, np.maximum(0.0, tau2), np.nan)
@@ -607,9 +723,15 @@ def _tau2_sjit(Y, V, M, k, con):
 
 
 def _tau2_pm(Y, V, M, k, con):
-    """Paule-Mandel: root of Q(tau2) = k - 1 on [0, max(100, 10 mad(y)^2)] by zeroin."""
+    """Paule-Mandel: root of Q(tau2) = k - 1 on [0, tau2_max] by zeroin.
+
+    tau2_max is ``control["tau2_max"]`` or, by default, max(100, 10 mad(y)^2) (metafor).
+    """
     target = (k - 1).astype(float)
-    tmax = np.maximum(100.0, 10.0 * _mad(Y, M, k) ** 2)
+    if con["tau2_max"] is None:
+        tmax = np.maximum(100.0, 10.0 * _mad(Y, M, k) ** 2)
+    else:
+        tmax = np.full(k.size, float(con["tau2_max"]))
     q0 = _generalised_q(Y, V, M, 0.0) - target
     qmax = _generalised_q(Y, V, M, tmax) - target
     tau2 = np.zeros(k.size)
@@ -619,7 +741,8 @@ def _tau2_pm(Y, V, M, k, con):
     for i in np.flatnonzero(too_low):
         notes[int(i)] = (
             f"PM: the generalised Q still exceeds k - 1 at tau2_max = {tmax[i]:.6g}, "
-            "so there is no estimate (metafor stops with an error here)"
+            "so there is no estimate (metafor stops with an error here: raise the "
+            "control setting 'tau2_max')"
         )
     conv[too_low] = False
     tau2[too_low] = np.nan
@@ -650,10 +773,16 @@ def _loglik(Y, V, M, k, tau2, reml):
 
 
 def _tau2_fisher(Y, V, M, k, con, reml):
-    """(RE)ML by Fisher scoring with step halving, as metafor (see module docstring)."""
-    tau2 = np.maximum(0.0, _tau2_he_raw(Y, V, M, k)[0])
+    """(RE)ML by Fisher scoring with step halving, as metafor (see module docstring).
+
+    Starts from ``control["tau2_init"]`` or the HE estimate truncated at 0; each step is
+    multiplied by ``control["stepadj"]``; stops when the change is at most
+    :func:`_stop_size`.
+    """
+    tau2 = _start(con, lambda Y, M, k: np.maximum(0.0, _tau2_he_raw(Y, V, M, k)[0]), Y, M, k)
     conv = np.zeros(k.size, dtype=bool)
     act = np.arange(k.size)
+    ymax = np.abs(Y).max(axis=0)
     # padded cells get v = inf, hence weight 0, so the hot loop needs no mask
     Vinf = np.where(M > 0, V, np.inf)
     Ya, Va = Y, Vinf
@@ -678,13 +807,15 @@ def _tau2_fisher(Y, V, M, k, con, reml):
             adj = (yppy - (sw - r2)) / (sw2 - 2.0 * sw3 / sw + r2 * r2)
         else:
             adj = (yppy - sw) / sw2
+        if con["stepadj"] != 1.0:
+            adj *= con["stepadj"]
         adj[np.isnan(adj)] = 0.0
         adj = _halve_until_nonnegative(old, adj)
         new = old + adj
         tau2[act] = new
         if it > con["maxiter"]:
             break
-        done = np.abs(old - new) <= con["threshold"]
+        done = np.abs(old - new) <= _stop_size(con["threshold"], sw, sw2, ymax[act])
         if done.any():
             conv[act[done]] = True
             act = act[~done]
@@ -732,18 +863,46 @@ _ESTIMATORS = {
 }
 
 
+# The tolerance that ends each iterative estimator: (control setting, what it stops).
+_TAU2_TOLERANCE = {
+    "REML": ("threshold", "Fisher scoring"),
+    "ML": ("threshold", "Fisher scoring"),
+    "SJIT": ("threshold", "the SJIT iteration"),
+    "PM": ("tol", "the PM root search"),
+}
+
+
+def _loose_tau2(method, tau2, converged, con):
+    """Groups whose tau2 landed above 0 but below the tolerance of its iteration.
+
+    metafor's tolerances are absolute (threshold 1e-5 on the change in tau2, tol
+    eps^0.25 ~ 1.2e-4 on the root's bracket), so on small scales (variances near
+    1e-7, as for risk differences of rare events) they stop far from the optimum.
+    """
+    if method not in _TAU2_TOLERANCE:
+        return np.zeros(tau2.size, dtype=bool)
+    tol = con[_TAU2_TOLERANCE[method][0]]
+    with np.errstate(invalid="ignore"):
+        return converged & (tau2 > 0.0) & (tau2 < tol)
+
+
 def _tau2_qprofile_ci(Y, V, M, k, tau2, level, con):
     """Q-profile CI for tau2 (Viechtbauer 2007), as metafor's confint.rma.uni.
 
     Lower bound solves Q(t) = chi2 quantile 1 - a/2, upper Q(t) = chi2 quantile a/2
-    (k - 1 df), searched on [0, max(100, 10 tau2)] with zeroin (tol eps^0.25, at most
-    ci_maxiter steps). Returns (lb, ub, converged, notes).
+    (k - 1 df), searched on [0, tau2_max] with zeroin (``control["tol"]``, at most
+    ``control["ci_maxiter"]`` steps); tau2_max is ``control["tau2_max"]`` or, by default,
+    max(100, 10 tau2). Returns (lb, ub, converged, loose, notes), ``loose`` marking a
+    bound that the root search put above 0 but below its tolerance.
     """
     alpha = 1.0 - level
     df = (k - 1).astype(float)
     crit_u = special.chdtri(df, alpha / 2.0)
     crit_l = special.chdtri(df, 1.0 - alpha / 2.0)
-    tmax = np.maximum(100.0, 10.0 * tau2)
+    if con["tau2_max"] is None:
+        tmax = np.maximum(100.0, 10.0 * tau2)
+    else:
+        tmax = np.full(k.size, float(con["tau2_max"]))
     q_min = _generalised_q(Y, V, M, 0.0)
     q_max = _generalised_q(Y, V, M, tmax)
     n = k.size
@@ -773,7 +932,8 @@ def _tau2_qprofile_ci(Y, V, M, k, tau2, level, con):
         add(i, "Q-profile CI for tau2: both bounds fall below 0, so it is {0} (as metafor)")
     ub_cap = ~null & (q_max > crit_l)
     ub[ub_cap] = tmax[ub_cap]
-    idx = np.flatnonzero(~null & ~ub_cap)
+    ub_root = ~null & ~ub_cap
+    idx = np.flatnonzero(ub_root)
     if idx.size:
         root, ok = solve(idx, crit_l)
         ub[idx] = root
@@ -783,17 +943,35 @@ def _tau2_qprofile_ci(Y, V, M, k, tau2, level, con):
     ub[all_cap] = tmax[all_cap]
     for i in np.flatnonzero(ub_cap | all_cap):
         add(i, f"Q-profile CI for tau2: bound(s) at the search limit {tmax[i]:.6g} "
-               "(the true bound lies beyond it)")
+               "(the true bound lies beyond it: raise the control setting 'tau2_max')")
     lb_zero = ~all_cap & ~(q_min >= crit_u)
     lb[lb_zero] = 0.0
-    idx = np.flatnonzero(~all_cap & ~lb_zero)
+    lb_root = ~all_cap & ~lb_zero
+    idx = np.flatnonzero(lb_root)
     if idx.size:
         root, ok = solve(idx, crit_u)
         lb[idx] = root
         conv[idx[~ok]] = False
     for i in np.flatnonzero(~conv):
-        add(i, "Q-profile CI for tau2: root finding did not converge")
-    return lb, ub, conv, notes
+        add(i, "Q-profile CI for tau2: root finding did not converge in ci_maxiter steps "
+               "(as metafor, the last iterate is kept)")
+    tol = con["tol"]
+    loose = np.zeros(n, dtype=bool)
+    for name, bound, from_root in (("lower", lb, lb_root), ("upper", ub, ub_root & ~all_cap)):
+        low = from_root & (bound > 0.0) & (bound < tol)
+        loose |= low
+        for i in np.flatnonzero(low):
+            add(i, _below_tolerance_note(f"Q-profile CI for tau2: the {name} bound",
+                                         bound[i], "tol", tol, "the root search"))
+    return lb, ub, conv, loose, notes
+
+
+def _below_tolerance_note(what, value, setting, tol, search):
+    """Note for a result that landed above 0 but below the tolerance that produced it."""
+    suggest = 10.0 ** (math.floor(math.log10(value)) - 4)
+    return (f"{what} {value:.3g} is below control {setting!r} = {tol:.3g}, the precision of "
+            f"{search}, so it may be far from the exact value: lower {setting!r} "
+            f"(for example to {suggest:.0e})")
 
 
 # ---------------------------------------------------------------------------
@@ -842,8 +1020,10 @@ def pool_batch(
     tau2_ci : bool
         Compute the Q-profile CI for tau2 (and I2); NaN otherwise.
     control : dict, optional
-        Iteration settings ``threshold``, ``maxiter``, ``tol``, ``ci_maxiter``
-        (defaults in :data:`DEFAULT_CONTROL`, metafor's).
+        Iteration settings ``threshold``, ``maxiter``, ``stepadj``, ``tau2_init``,
+        ``tau2_max``, ``tol``, ``ci_maxiter`` (metafor's, with its defaults in
+        :data:`DEFAULT_CONTROL`; the table in the module docstring), applied to every
+        meta-analysis of the batch.
 
     Returns
     -------
@@ -855,7 +1035,8 @@ def pool_batch(
     ------
     ValueError
         Empty input, lengths that differ, non-finite yi or vi, vi <= 0 or missing
-        group labels (naming the row indexes), unknown method or option.
+        group labels (naming the row indexes), unknown method or option, or a control
+        setting that is unknown or out of range (naming it).
     """
     return _pool_engine(
         yi, vi, groups, method=method, knha=knha, level=level, i2_method=i2_method,
@@ -890,6 +1071,16 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
             converged[multi] = ok
             for i, text in extra.items():
                 row_notes.setdefault(int(multi[i]), []).append(text)
+            loose_tau2 = _loose_tau2(method, tau2, converged, con)
+            for i in np.flatnonzero(loose_tau2):
+                setting, search = _TAU2_TOLERANCE[method]
+                row_notes.setdefault(int(i), []).append(_below_tolerance_note(
+                    "tau2", tau2[i], setting, con[setting], search))
+            if loose_tau2.any():
+                setting = _TAU2_TOLERANCE[method][0]
+                _warn_groups(labels[loose_tau2], f"the {method} estimate of tau2 is below "
+                             f"control {setting!r}, the precision that produced it,",
+                             f": it may be far off, lower {setting!r} (see the notes)")
         failed = ~converged
         if failed.any():
             note_rows.append((failed, f"{method} estimator did not converge: no results"))
@@ -982,7 +1173,7 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
         if tau2_ci and not common:
             idx = np.flatnonzero(~single & converged)
             if idx.size:
-                lb, ub, ok, ci_notes = _tau2_qprofile_ci(
+                lb, ub, ok, ci_loose, ci_notes = _tau2_qprofile_ci(
                     Y[:, idx], V[:, idx], M[:, idx], kf[idx], tau2[idx], level, con
                 )
                 tau2_ci_lb[idx] = lb
@@ -991,6 +1182,10 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
                     row_notes.setdefault(int(idx[i]), []).extend(texts)
                 if not ok.all():
                     _warn_groups(labels[idx[~ok]], "the Q-profile CI for tau2 did not converge")
+                if ci_loose.any():
+                    _warn_groups(labels[idx[ci_loose]], "a Q-profile CI bound for tau2 is "
+                                 "below control 'tol', the precision of its root search,",
+                                 ": it may be far off, lower 'tol' (see the notes)")
         i2_ci_lb = 100.0 * tau2_ci_lb / (vt + tau2_ci_lb)
         i2_ci_ub = 100.0 * tau2_ci_ub / (vt + tau2_ci_ub)
 
@@ -1055,10 +1250,11 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
     return BatchResult(summary=summary, weights=weights), per_row
 
 
-def _warn_groups(labels, what: str) -> None:
+def _warn_groups(labels, what: str, advice: str = "") -> None:
     shown = ", ".join(repr(x) for x in labels[:20])
     more = f" and {len(labels) - 20} more" if len(labels) > 20 else ""
-    warnings.warn(f"{what} for group(s) {shown}{more}", ConvergenceWarning, stacklevel=3)
+    warnings.warn(f"{what} for group(s) {shown}{more}{advice}", ConvergenceWarning,
+                  stacklevel=3)
 
 
 def _join_notes(m, note_rows, row_notes):

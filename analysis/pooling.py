@@ -162,12 +162,12 @@ all meta-analyses together, dropping those that have converged.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import special
 
 __all__ = [
@@ -178,7 +178,9 @@ __all__ = [
     "ConvergenceWarning",
     "PoolResult",
     "BatchResult",
+    "ArrayResult",
     "pool",
+    "pool_arrays",
     "pool_batch",
 ]
 
@@ -280,7 +282,7 @@ class BatchResult:
     to 1 within each group; NaN for a group whose estimator did not converge).
     """
 
-    summary: pd.DataFrame
+    summary: Any  # a pandas.DataFrame (pandas is imported only to build it)
     weights: np.ndarray
 
 
@@ -344,7 +346,8 @@ def _validate(yi, vi, groups, method, level, i2_method, pi_method, control):
         labels = np.array(["all"], dtype=object)
     else:
         g = groups
-        if not isinstance(groups, (pd.Series, pd.Index)):
+        pd = sys.modules.get("pandas")  # a pandas object implies pandas is imported
+        if pd is None or not isinstance(groups, (pd.Series, pd.Index, pd.Categorical)):
             g = np.asarray(groups)
             if g.dtype.kind not in "iub":  # keep labels as given (no str coercion)
                 g = np.asarray(groups, dtype=object)
@@ -398,17 +401,29 @@ def _group_codes(g):
     """Codes 0..m-1 in order of first appearance (-1 for missing) and the labels.
 
     Numeric labels in contiguous runs (the usual layout) are coded from the run
-    boundaries; anything else goes through pandas.factorize.
+    boundaries; a categorical through its integer codes; anything else goes through
+    pandas.factorize.
     """
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(getattr(g, "dtype", None), pd.CategoricalDtype):
+        cat = pd.Categorical(g)
+        raw = np.asarray(cat.codes, dtype=np.intp)
+        codes, first = _group_codes(raw)
+        codes = np.where(raw < 0, -1, codes)  # a missing label (the caller reports it)
+        labels = np.asarray(cat.categories, dtype=object)[np.asarray(first)]
+        return codes, labels
     arr = np.asarray(g)
     if arr.dtype.kind in "iub" and arr.size:
         change = np.flatnonzero(arr[1:] != arr[:-1]) + 1
         run_labels = arr[np.concatenate(([0], change))]
-        if pd.unique(run_labels).size == run_labels.size:
+        if (run_labels[1:] > run_labels[:-1]).all() or (
+                np.diff(np.sort(run_labels)) != 0).all():
             codes = np.zeros(arr.size, dtype=np.intp)
             codes[change] = 1
             np.cumsum(codes, out=codes)
             return codes, run_labels
+    import pandas as pd
+
     codes, labels = pd.factorize(g, sort=False, use_na_sentinel=True)
     return codes, labels
 
@@ -872,28 +887,14 @@ _TAU2_TOLERANCE = {
 }
 
 
-def _loose_tau2(method, tau2, converged, con):
-    """Groups whose tau2 landed above 0 but below the tolerance of its iteration.
-
-    metafor's tolerances are absolute (threshold 1e-5 on the change in tau2, tol
-    eps^0.25 ~ 1.2e-4 on the root's bracket), so on small scales (variances near
-    1e-7, as for risk differences of rare events) they stop far from the optimum.
-    """
-    if method not in _TAU2_TOLERANCE:
-        return np.zeros(tau2.size, dtype=bool)
-    tol = con[_TAU2_TOLERANCE[method][0]]
-    with np.errstate(invalid="ignore"):
-        return converged & (tau2 > 0.0) & (tau2 < tol)
-
-
 def _tau2_qprofile_ci(Y, V, M, k, tau2, level, con):
     """Q-profile CI for tau2 (Viechtbauer 2007), as metafor's confint.rma.uni.
 
     Lower bound solves Q(t) = chi2 quantile 1 - a/2, upper Q(t) = chi2 quantile a/2
     (k - 1 df), searched on [0, tau2_max] with zeroin (``control["tol"]``, at most
     ``control["ci_maxiter"]`` steps); tau2_max is ``control["tau2_max"]`` or, by default,
-    max(100, 10 tau2). Returns (lb, ub, converged, loose, notes), ``loose`` marking a
-    bound that the root search put above 0 but below its tolerance.
+    max(100, 10 tau2). Returns (lb, ub, converged, lb_root, ub_root, notes), the
+    ``*_root`` masks marking the bounds found by the root search.
     """
     alpha = 1.0 - level
     df = (k - 1).astype(float)
@@ -955,22 +956,15 @@ def _tau2_qprofile_ci(Y, V, M, k, tau2, level, con):
     for i in np.flatnonzero(~conv):
         add(i, "Q-profile CI for tau2: root finding did not converge in ci_maxiter steps "
                "(as metafor, the last iterate is kept)")
-    tol = con["tol"]
-    loose = np.zeros(n, dtype=bool)
-    for name, bound, from_root in (("lower", lb, lb_root), ("upper", ub, ub_root & ~all_cap)):
-        low = from_root & (bound > 0.0) & (bound < tol)
-        loose |= low
-        for i in np.flatnonzero(low):
-            add(i, _below_tolerance_note(f"Q-profile CI for tau2: the {name} bound",
-                                         bound[i], "tol", tol, "the root search"))
-    return lb, ub, conv, loose, notes
+    return lb, ub, conv, lb_root & ~all_cap, ub_root & ~all_cap, notes
 
 
-def _below_tolerance_note(what, value, setting, tol, search):
+def _below_tolerance_note(what, value, setting, tol, search, vt):
     """Note for a result that landed above 0 but below the tolerance that produced it."""
-    suggest = 10.0 ** (math.floor(math.log10(value)) - 4)
+    suggest = 10.0 ** (math.floor(math.log10(min(value, vt))) - 4)
     return (f"{what} {value:.3g} is below control {setting!r} = {tol:.3g}, the precision of "
-            f"{search}, so it may be far from the exact value: lower {setting!r} "
+            f"{search}, and the within-study variances are as small (typical {vt:.3g}), "
+            f"so it may be far from the exact value: lower {setting!r} "
             f"(for example to {suggest:.0e})")
 
 
@@ -1037,27 +1031,185 @@ def pool_batch(
         Empty input, lengths that differ, non-finite yi or vi, vi <= 0 or missing
         group labels (naming the row indexes), unknown method or option, or a control
         setting that is unknown or out of range (naming it).
+
+    Warns
+    -----
+    ConvergenceWarning
+        Naming the groups whose estimator or tau2 CI did not converge, or whose tau2
+        or CI bound lies below the tolerance that produced it (module docstring).
     """
-    return _pool_engine(
-        yi, vi, groups, method=method, knha=knha, level=level, i2_method=i2_method,
-        pi_method=pi_method, tau2_ci=tau2_ci, control=control,
-    )[0]
-
-
-def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, tau2_ci,
-                 control):
-    """The engine behind pool_batch and pool; also returns each row's notes as a list."""
     y, v, codes, labels, method, level, con = _validate(
         yi, vi, groups, method, level, i2_method, pi_method, control
     )
+    res = _fit_groups(y, v, codes, labels, method=method, knha=knha, level=level,
+                      i2_method=i2_method, pi_method=pi_method, tau2_ci=tau2_ci, con=con)
+    _emit(res)
+    import pandas as pd
+
+    columns = dict(res.columns)
+    columns["notes"] = _joined_notes(res)
+    summary = pd.DataFrame(columns, columns=list(SUMMARY_COLUMNS), copy=False)
+    return BatchResult(summary=summary, weights=res.weights)
+
+
+@dataclass(frozen=True)
+class ArrayResult:
+    """Many pooled meta-analyses as plain arrays (what :func:`pool_arrays` returns).
+
+    ``columns`` maps each name of :data:`SUMMARY_COLUMNS` except ``notes`` to an array
+    with one entry per group (``group`` holds the labels); ``weights`` is aligned with
+    the input rows; ``notes`` maps a group's index to its notes (groups without notes
+    are absent); ``issues`` lists the convergence problems, each as (what, group
+    indexes, advice), in the order found: :func:`pool_batch` turns each into one
+    :class:`ConvergenceWarning` "{what} for group(s) {labels}{advice}".
+    """
+
+    columns: dict[str, np.ndarray]
+    weights: np.ndarray
+    notes: dict[int, list[str]]
+    issues: tuple[tuple[str, np.ndarray, str], ...]
+
+    def issue_messages(self, limit: int = 20) -> list[str]:
+        """Each issue as the text of its ConvergenceWarning (at most ``limit`` labels)."""
+        labels = self.columns["group"]
+        return [_group_message(labels[idx], what, advice, limit)
+                for what, idx, advice in self.issues]
+
+
+def pool_arrays(
+    yi,
+    vi,
+    codes=None,
+    labels=None,
+    *,
+    method: str = "REML",
+    knha: bool = False,
+    level: float = 0.95,
+    i2_method: str = "tau2",
+    pi_method: str = "metafor",
+    tau2_ci: bool = False,
+    control: dict | None = None,
+) -> ArrayResult:
+    """:func:`pool_batch` for programs: integer group codes in, arrays out, no warnings.
+
+    ``codes`` gives each row's group as an integer 0..m-1 (None: one group) and
+    ``labels`` names the groups (m labels, default 0..m-1); group c is row c of the
+    result. Every group needs at least one row. The options, formulas and checks are
+    those of :func:`pool_batch`; convergence problems are returned in
+    ``ArrayResult.issues`` instead of being warned, so the function can run in threads.
+    pandas is not needed.
+    """
+    y, v, _, _, method, level, con = _validate(
+        yi, vi, None, method, level, i2_method, pi_method, control
+    )
+    if codes is None:
+        c = np.zeros(y.size, dtype=np.intp)
+        m = 1
+        names = np.array(["all"] if labels is None else list(labels), dtype=object)
+    else:
+        c = np.asarray(codes)
+        if c.ndim != 1 or c.size != y.size:
+            raise ValueError(f"codes must be one integer per row ({y.size}), got shape {c.shape}")
+        if c.dtype.kind not in "iu":
+            raise ValueError(f"codes must be integers, got dtype {c.dtype}")
+        if labels is None:
+            m = int(c.max()) + 1 if c.size else 0
+            names = np.arange(m, dtype=object)
+        else:
+            names = np.asarray(labels, dtype=object)
+            if names.ndim != 1:
+                raise ValueError("labels must be one-dimensional")
+            m = names.size
+        bad = np.flatnonzero((c < 0) | (c >= m))
+        if bad.size:
+            raise ValueError(f"codes must lie in 0..{m - 1}; they do not at row index(es) "
+                             f"{_row_list(bad)}")
+        c = c.astype(np.intp, copy=False)
+    if names.size != m:
+        raise ValueError(f"labels has {names.size} entries for {m} group(s)")
+    empty = np.flatnonzero(np.bincount(c, minlength=m) == 0)
+    if empty.size:
+        raise ValueError(f"group(s) {_row_list(empty)} have no rows")
+    return _fit_groups(y, v, c, names, method=method, knha=knha, level=level,
+                       i2_method=i2_method, pi_method=pi_method, tau2_ci=tau2_ci, con=con)
+
+
+# Rows per block of the engine: packed arrays of this size stay in the processor's cache
+# and in the allocator's reused memory, which is about twice as fast as one pass over a
+# million meta-analyses (benchmarks/bench_pooling.py); results do not depend on it.
+_BLOCK_ROWS = 65536
+_BLOCK_GROUPS = 16384
+
+
+def _fit_groups(y, v, codes, labels, *, method, knha, level, i2_method, pi_method,
+                tau2_ci, con) -> ArrayResult:
+    """Fit every group, a block of groups at a time; codes are 0..m-1, labels m long."""
     m = labels.size
-    Y, V, M, k, slots = _pack(y, v, codes, m)
+    counts = np.bincount(codes, minlength=m)
+    if y.size > 1 and not (codes[1:] >= codes[:-1]).all():
+        order = np.argsort(codes, kind="stable")
+        ys, vs = y[order], v[order]
+    else:
+        order = None
+        ys, vs = y, v
+    starts = np.zeros(m + 1, dtype=np.intp)
+    np.cumsum(counts, out=starts[1:])
+    columns: dict[str, np.ndarray] = {}
+    weights = np.empty(y.size)
+    notes: dict[int, list[str]] = {}
+    issues: dict[tuple[str, str], list[np.ndarray]] = {}
+    g0 = 0
+    while g0 < m:
+        g1 = int(np.searchsorted(starts, starts[g0] + _BLOCK_ROWS, side="right")) - 1
+        g1 = min(max(g1, g0 + 1), g0 + _BLOCK_GROUPS, m)
+        r0, r1 = starts[g0], starts[g1]
+        block = _fit_block(ys[r0:r1], vs[r0:r1], counts[g0:g1], method=method, knha=knha, level=level, i2_method=i2_method,
+                           pi_method=pi_method, tau2_ci=tau2_ci, con=con)
+        cols, block_weights, block_notes, block_issues = block
+        for name, values in cols.items():
+            if name not in columns:
+                columns[name] = np.empty(m, dtype=values.dtype)
+            columns[name][g0:g1] = values
+        weights[r0:r1] = block_weights
+        for i, texts in block_notes.items():
+            notes[g0 + i] = texts
+        for what, idx, advice in block_issues:
+            issues.setdefault((what, advice), []).append(idx + g0)
+        g0 = g1
+    if order is not None:
+        unsorted = np.empty_like(weights)
+        unsorted[order] = weights
+        weights = unsorted
+    columns = {"group": labels, "k": columns["k"], "method": np.full(m, method, dtype=object),
+               "knha": np.full(m, bool(knha)), **columns}
+    return ArrayResult(
+        columns=columns, weights=weights, notes=notes,
+        issues=tuple((what, np.concatenate(idx), advice)
+                     for (what, advice), idx in issues.items()),
+    )
+
+
+def _fit_block(y, v, k, *, method, knha, level, i2_method, pi_method, tau2_ci, con):
+    """The engine on consecutive groups (rows grouped, k rows each; see module docstring).
+
+    Returns (columns, weights of the rows, notes by group, issues).
+    """
+    m = k.size
+    codes = np.repeat(np.arange(m, dtype=np.intp), k)
+    Y, V, M, _, slots = _pack(y, v, codes, m)
     kf = k.astype(float)
     common = method in COMMON_EFFECT_METHODS
     note_rows: list[tuple[np.ndarray, str]] = []  # (boolean mask over groups, note)
     row_notes: dict[int, list[str]] = {}
+    issues: list[tuple[str, np.ndarray, str]] = []
 
     with np.errstate(divide="ignore", invalid="ignore"):
+        # typical within-study variance (Higgins & Thompson 2002), for I2 and the
+        # tolerance check
+        WF = M / V
+        swF = WF.sum(axis=0)
+        vt = (kf - 1.0) / _trace_p(WF, swF)
+
         # --- tau2
         tau2 = np.zeros(m)
         tau2_se = np.full(m, np.nan)
@@ -1071,16 +1223,17 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
             converged[multi] = ok
             for i, text in extra.items():
                 row_notes.setdefault(int(multi[i]), []).append(text)
-            loose_tau2 = _loose_tau2(method, tau2, converged, con)
-            for i in np.flatnonzero(loose_tau2):
+            if method in _TAU2_TOLERANCE:
                 setting, search = _TAU2_TOLERANCE[method]
-                row_notes.setdefault(int(i), []).append(_below_tolerance_note(
-                    "tau2", tau2[i], setting, con[setting], search))
-            if loose_tau2.any():
-                setting = _TAU2_TOLERANCE[method][0]
-                _warn_groups(labels[loose_tau2], f"the {method} estimate of tau2 is below "
-                             f"control {setting!r}, the precision that produced it,",
-                             f": it may be far off, lower {setting!r} (see the notes)")
+                loose = _loose(tau2, con[setting], vt) & converged
+                for i in np.flatnonzero(loose):
+                    row_notes.setdefault(int(i), []).append(_below_tolerance_note(
+                        "tau2", tau2[i], setting, con[setting], search, vt[i]))
+                if loose.any():
+                    issues.append((f"the {method} estimate of tau2 is below control "
+                                   f"{setting!r}, the precision that produced it,",
+                                   np.flatnonzero(loose),
+                                   f": it may be far off, lower {setting!r} (see the notes)"))
         failed = ~converged
         if failed.any():
             note_rows.append((failed, f"{method} estimator did not converge: no results"))
@@ -1117,23 +1270,24 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
         stat = mu / se
         df = np.where(use_t, kf - 1.0, np.nan)
         z_crit = special.ndtri(1.0 - (1.0 - level) / 2.0)
-        crit = np.where(use_t, _t_crit(np.maximum(kf - 1.0, 1.0), level), z_crit)
-        pval = np.where(
-            use_t,
-            2.0 * special.stdtr(np.maximum(kf - 1.0, 1.0), -np.abs(stat)),
-            2.0 * special.ndtr(-np.abs(stat)),
-        )
+        if knha:
+            crit = np.where(use_t, _t_crit(np.maximum(kf - 1.0, 1.0), level), z_crit)
+            pval = np.where(
+                use_t,
+                2.0 * special.stdtr(np.maximum(kf - 1.0, 1.0), -np.abs(stat)),
+                2.0 * special.ndtr(-np.abs(stat)),
+            )
+        else:
+            crit = np.full(m, z_crit)
+            pval = 2.0 * special.ndtr(-np.abs(stat))
         ci_lb = mu - crit * se
         ci_ub = mu + crit * se
 
         # --- heterogeneity
-        WF = M / V
-        swF = WF.sum(axis=0)
         muF = (WF * Y).sum(axis=0) / swF
         q = np.maximum(0.0, (WF * (Y - muF) ** 2).sum(axis=0))
         q_df = k - 1
         q_pval = special.chdtrc(np.maximum(kf - 1.0, 1.0), q)
-        vt = (kf - 1.0) / _trace_p(WF, swF)
         i2_q = np.maximum(0.0, 100.0 * (q - q_df) / q)
         h2_q = q / q_df
         if common or i2_method == "q":
@@ -1173,7 +1327,7 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
         if tau2_ci and not common:
             idx = np.flatnonzero(~single & converged)
             if idx.size:
-                lb, ub, ok, ci_loose, ci_notes = _tau2_qprofile_ci(
+                lb, ub, ok, lb_root, ub_root, ci_notes = _tau2_qprofile_ci(
                     Y[:, idx], V[:, idx], M[:, idx], kf[idx], tau2[idx], level, con
                 )
                 tau2_ci_lb[idx] = lb
@@ -1181,11 +1335,21 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
                 for i, texts in ci_notes.items():
                     row_notes.setdefault(int(idx[i]), []).extend(texts)
                 if not ok.all():
-                    _warn_groups(labels[idx[~ok]], "the Q-profile CI for tau2 did not converge")
+                    issues.append(("the Q-profile CI for tau2 did not converge",
+                                   idx[~ok], ""))
+                tol = con["tol"]
+                ci_loose = np.zeros(idx.size, dtype=bool)
+                for name, bound, from_root in (("lower", lb, lb_root), ("upper", ub, ub_root)):
+                    low = from_root & _loose(bound, tol, vt[idx])
+                    ci_loose |= low
+                    for i in np.flatnonzero(low):
+                        row_notes.setdefault(int(idx[i]), []).append(_below_tolerance_note(
+                            f"Q-profile CI for tau2: the {name} bound", bound[i], "tol", tol,
+                            "the root search", vt[idx[i]]))
                 if ci_loose.any():
-                    _warn_groups(labels[idx[ci_loose]], "a Q-profile CI bound for tau2 is "
-                                 "below control 'tol', the precision of its root search,",
-                                 ": it may be far off, lower 'tol' (see the notes)")
+                    issues.append(("a Q-profile CI bound for tau2 is below control 'tol', "
+                                   "the precision of its root search,", idx[ci_loose],
+                                   ": it may be far off, lower 'tol' (see the notes)"))
         i2_ci_lb = 100.0 * tau2_ci_lb / (vt + tau2_ci_lb)
         i2_ci_ub = 100.0 * tau2_ci_ub / (vt + tau2_ci_ub)
 
@@ -1195,12 +1359,13 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
         else:
             tau2_se = np.where(single, np.nan, tau2_se)
 
-        vratio = (np.where(M > 0, V, 0.0).max(axis=0)
-                  / np.where(M > 0, V, np.inf).min(axis=0))
-        extreme = vratio >= 1e7
-        if extreme.any():
-            note_rows.append((extreme, "ratio of largest to smallest sampling variance "
-                              ">= 1e7, so results may be unstable (metafor warns likewise)"))
+        if (k > 1).any():
+            vratio = (np.where(M > 0, V, 0.0).max(axis=0)
+                      / np.where(M > 0, V, np.inf).min(axis=0))
+            extreme = vratio >= 1e7
+            if extreme.any():
+                note_rows.append((extreme, "ratio of largest to smallest sampling variance "
+                                  ">= 1e7, so results may be unstable (metafor warns likewise)"))
 
         # results that depend on a tau2 that was not obtained
         for arr in (mu, se, stat, pval, ci_lb, ci_ub, pi_lb, pi_ub, tau2, tau2_se):
@@ -1212,65 +1377,85 @@ def _pool_engine(yi, vi, groups, *, method, knha, level, i2_method, pi_method, t
         weights[failed[codes]] = np.nan
 
     if failed.any():
-        _warn_groups(labels[failed], f"the {method} estimator of tau2 did not converge")
+        issues.append((f"the {method} estimator of tau2 did not converge",
+                       np.flatnonzero(failed), ""))
 
-    notes, per_row = _join_notes(m, note_rows, row_notes)
-    summary = pd.DataFrame(
-        {
-            "group": labels,
-            "k": k.astype(int),
-            "method": method,
-            "knha": bool(knha),
-            "estimate": mu,
-            "se": se,
-            "ci_lb": ci_lb,
-            "ci_ub": ci_ub,
-            "stat": stat,
-            "pval": pval,
-            "df": df,
-            "tau2": tau2,
-            "tau2_ci_lb": tau2_ci_lb,
-            "tau2_ci_ub": tau2_ci_ub,
-            "i2": i2,
-            "i2_ci_lb": i2_ci_lb,
-            "i2_ci_ub": i2_ci_ub,
-            "h2": h2,
-            "q": q,
-            "q_df": q_df.astype(int),
-            "q_pval": q_pval,
-            "pi_lb": pi_lb,
-            "pi_ub": pi_ub,
-            "converged": converged,
-            "notes": notes,
-            "tau2_se": tau2_se,
-        },
-        columns=list(SUMMARY_COLUMNS),
-        copy=False,
-    )
-    return BatchResult(summary=summary, weights=weights), per_row
+    notes = _notes_by_group(note_rows, row_notes)
+    columns = {
+        "k": k.astype(int),
+        "estimate": mu,
+        "se": se,
+        "ci_lb": ci_lb,
+        "ci_ub": ci_ub,
+        "stat": stat,
+        "pval": pval,
+        "df": df,
+        "tau2": tau2,
+        "tau2_ci_lb": tau2_ci_lb,
+        "tau2_ci_ub": tau2_ci_ub,
+        "i2": i2,
+        "i2_ci_lb": i2_ci_lb,
+        "i2_ci_ub": i2_ci_ub,
+        "h2": h2,
+        "q": q,
+        "q_df": q_df.astype(int),
+        "q_pval": q_pval,
+        "pi_lb": pi_lb,
+        "pi_ub": pi_ub,
+        "converged": converged,
+        "tau2_se": tau2_se,
+    }
+    return columns, weights, notes, issues
 
 
-def _warn_groups(labels, what: str, advice: str = "") -> None:
-    shown = ", ".join(repr(x) for x in labels[:20])
-    more = f" and {len(labels) - 20} more" if len(labels) > 20 else ""
-    warnings.warn(f"{what} for group(s) {shown}{more}{advice}", ConvergenceWarning,
-                  stacklevel=3)
+# A tolerance matters when it could move tau2 by this fraction of the typical
+# within-study variance vt or more (about one percentage point of I2).
+_LOOSE_FRACTION = 0.01
 
 
-def _join_notes(m, note_rows, row_notes):
-    """Each row's notes joined with "; " (no note contains "; " itself)."""
-    notes = np.full(m, "", dtype=object)
-    per_row: dict[int, list[str]] = {}
-    if not note_rows and not row_notes:
-        return notes, per_row
+def _loose(value, tol, vt):
+    """Where a result lies above 0 and below its tolerance, and the tolerance matters.
+
+    metafor's tolerances are absolute (threshold 1e-5 on the change in tau2, tol
+    eps^0.25 ~ 1.2e-4 on the root's bracket), so on small scales (variances near
+    1e-7, as for risk differences of rare events) they stop far from the optimum. A
+    result below its tolerance may be wrong by as much as the tolerance; that matters
+    when the tolerance is at least 1% of vt (it would move I2 by about a percentage
+    point, and the weights 1/(v_i + tau2) by as much), and not for variances of
+    ordinary size, where tau2 ~ 1e-6 is simply close to 0.
+    """
+    with np.errstate(invalid="ignore"):
+        return (value > 0.0) & (value < tol) & (tol >= _LOOSE_FRACTION * vt)
+
+
+def _notes_by_group(note_rows, row_notes) -> dict[int, list[str]]:
+    per_group: dict[int, list[str]] = {}
     for mask, text in note_rows:
         for i in np.flatnonzero(mask):
-            per_row.setdefault(int(i), []).append(text)
+            per_group.setdefault(int(i), []).append(text)
     for i, texts in row_notes.items():
-        per_row.setdefault(i, []).extend(texts)
-    for i, texts in per_row.items():
+        per_group.setdefault(i, []).extend(texts)
+    return per_group
+
+
+def _joined_notes(res: ArrayResult) -> np.ndarray:
+    """Each group's notes joined with "; " (no note contains "; " itself)."""
+    notes = np.full(res.columns["k"].size, "", dtype=object)
+    for i, texts in res.notes.items():
         notes[i] = "; ".join(texts)
-    return notes, per_row
+    return notes
+
+
+def _group_message(labels, what: str, advice: str = "", limit: int = 20) -> str:
+    shown = ", ".join(repr(x) for x in labels[:limit])
+    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
+    return f"{what} for group(s) {shown}{more}{advice}"
+
+
+def _emit(res: ArrayResult) -> None:
+    """Warn once per issue (stacklevel points at the caller of pool_batch or pool)."""
+    for message in res.issue_messages():
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
 
 def pool(
@@ -1290,27 +1475,28 @@ def pool(
     Same options and formulas as :func:`pool_batch` (module docstring), but the
     Q-profile CI for tau2 is computed by default. Returns a :class:`PoolResult`.
     """
-    res, per_row = _pool_engine(
-        yi, vi, None, method=method, knha=knha, level=level, i2_method=i2_method,
-        pi_method=pi_method, tau2_ci=tau2_ci, control=control,
+    y, v, codes, labels, method, level, con = _validate(
+        yi, vi, None, method, level, i2_method, pi_method, control
     )
-    row = res.summary.iloc[0]
+    res = _fit_groups(y, v, codes, labels, method=method, knha=knha, level=level,
+                      i2_method=i2_method, pi_method=pi_method, tau2_ci=tau2_ci, con=con)
+    _emit(res)
+    col = res.columns
 
     def f(name):
-        return float(row[name])
+        return float(col[name][0])
 
-    notes = tuple(per_row.get(0, ()))
     df = f("df")
     tau2_se = f("tau2_se")
     return PoolResult(
-        k=int(row["k"]), method=str(row["method"]), knha=bool(row["knha"]), level=float(level),
+        k=int(col["k"][0]), method=method, knha=bool(knha), level=float(level),
         estimate=f("estimate"), se=f("se"), ci_lb=f("ci_lb"), ci_ub=f("ci_ub"),
         stat=f("stat"), pval=f("pval"), df=None if math.isnan(df) else df,
         tau2=f("tau2"), tau2_se=None if math.isnan(tau2_se) else tau2_se,
         tau2_ci_lb=f("tau2_ci_lb"), tau2_ci_ub=f("tau2_ci_ub"),
         i2=f("i2"), i2_ci_lb=f("i2_ci_lb"), i2_ci_ub=f("i2_ci_ub"), h2=f("h2"),
-        q=f("q"), q_df=int(row["q_df"]), q_pval=f("q_pval"),
+        q=f("q"), q_df=int(col["q_df"][0]), q_pval=f("q_pval"),
         pi_lb=f("pi_lb"), pi_ub=f("pi_ub"),
         weights=np.asarray(res.weights, dtype=float),
-        converged=bool(row["converged"]), notes=notes,
+        converged=bool(col["converged"][0]), notes=tuple(res.notes.get(0, ())),
     )

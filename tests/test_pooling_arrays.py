@@ -75,7 +75,7 @@ def test_interleaved_rows_and_blocks_give_the_grouped_result(monkeypatch):
 
 
 def test_pool_arrays_equals_pool_batch_and_returns_issues_not_warnings():
-    y = np.array([0.1, 0.5, 0.3, 0.2, 0.9, -0.4, 0.5, 0.2, 1.3])
+    y = np.array([0.1, 0.1, 0.1, 0.2, 0.9, -0.4, 0.5, 0.2, 1.3])
     v = np.array([0.02, 0.03, 0.05, 0.04, 0.02, 0.03, 0.05, 0.04, 0.06])
     codes = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1])
     with warnings.catch_warnings():

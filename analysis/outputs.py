@@ -16,7 +16,8 @@ and one CSV writer, :func:`csv_chunks`, that formats a table column by column
 as empty cells; text quoted only when it holds a comma, quote or line break) fast
 enough for a million rows.
 
-``pyarrow`` (for :func:`csv_chunks`) is imported only when it is called.
+``pyarrow`` (for :func:`csv_chunks`) and pandas (for DataFrames) are imported only when
+they are needed.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ import math
 import os
 import re
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "FORMULA_PREFIXES",
@@ -151,6 +155,8 @@ def neutralise_cell(text):
 
 
 def _is_text_column(column: pd.Series) -> bool:
+    import pandas as pd
+
     dtype = column.dtype
     return dtype == object or isinstance(dtype, pd.StringDtype)
 
@@ -162,6 +168,8 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     boolean and other columns, the index and the column names are left as they are.
     Categorical columns of strings have their categories neutralised.
     """
+    import pandas as pd
+
     out = frame.copy()
     for j in range(out.shape[1]):
         column = out.iloc[:, j]
@@ -192,6 +200,57 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# pyarrow objects made from Python values (pa.array, pa.scalar, or a plain str given to a
+# compute function) make pyarrow import pandas, a third of a second of a command's
+# start-up; these build them from buffers instead.
+
+
+def _arrow_numbers(values) -> Any:
+    """A numpy array of numbers as a pyarrow array (no copy, no nulls)."""
+    import pyarrow as pa
+
+    arr = np.ascontiguousarray(values)
+    if arr.dtype == bool:
+        return _arrow_bools(arr)
+    kind = {"f": "float", "i": "int", "u": "uint"}[arr.dtype.kind]
+    arrow_type = getattr(pa, f"{kind}{arr.dtype.itemsize * 8}")()
+    return pa.Array.from_buffers(arrow_type, arr.size, [None, pa.py_buffer(arr)])
+
+
+def _arrow_bools(values, valid=None) -> Any:
+    """A numpy boolean array as a pyarrow boolean array (``valid`` False gives null)."""
+    import pyarrow as pa
+
+    arr = np.asarray(values, dtype=bool)
+    bitmap = None
+    if valid is not None and not np.all(valid):
+        bitmap = pa.py_buffer(np.packbits(np.asarray(valid, dtype=bool), bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.bool_(), arr.size,
+        [bitmap, pa.py_buffer(np.packbits(arr, bitorder="little"))])
+
+
+def _arrow_strings(texts) -> Any:
+    """A sequence of str (None for a missing cell) as a pyarrow string array."""
+    import pyarrow as pa
+
+    encoded = [None if t is None else str(t).encode("utf-8") for t in texts]
+    lengths = np.fromiter((0 if b is None else len(b) for b in encoded), dtype=np.int64,
+                          count=len(encoded))
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    valid = np.fromiter((b is not None for b in encoded), dtype=bool, count=len(encoded))
+    bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    data = b"".join(b for b in encoded if b is not None)
+    return pa.Array.from_buffers(pa.string(), len(encoded),
+                                 [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _arrow_text(text: str | None) -> Any:
+    """One str (or None) as a pyarrow string scalar."""
+    return _arrow_strings([text])[0]
+
+
 def _neutralise_arrow(array):
     """:func:`neutralise_cell` on a pyarrow string array, vectorised."""
     import pyarrow as pa
@@ -201,7 +260,7 @@ def _neutralise_arrow(array):
                     pc.invert(pc.match_substring_regex(array, _NUMBER_PATTERN)))
     if not pc.any(risky).as_py():
         return array
-    quoted = pc.binary_join_element_wise(pa.scalar("'"), array, "")
+    quoted = pc.binary_join_element_wise(_arrow_text("'"), array, _arrow_text(""))
     return pc.if_else(risky, quoted, array)
 
 
@@ -215,167 +274,250 @@ def _split(a):
     return hi, a - hi
 
 
-def _powers_of_ten(lowest: int, highest: int):
-    """10^p for p in [lowest, highest] as m * 2^e, m = m_hi + m_lo in [0.5, 1) (double-double).
+def _power_table():
+    """10^p for p in [_POW_LOW, _POW_HIGH] as (m_hi + m_lo) * 2^e with m_hi in [0.5, 1].
 
-    Exact to about 2^-106 (computed with rational arithmetic); m_hi is pre-split.
+    A double-double, exact to about 2^-106 (computed with rational arithmetic); m_hi
+    is also given split in two halves for Dekker's product. Built once, when first used.
     """
-    count = highest - lowest + 1
-    m_hi = np.empty(count)
-    m_lo = np.empty(count)
-    exp = np.empty(count, dtype=np.int64)
-    for i, p in enumerate(range(lowest, highest + 1)):
-        value = Fraction(10) ** p
-        e = value.numerator.bit_length() - value.denominator.bit_length()
-        m = value / Fraction(2) ** e
-        while m >= 1:
-            m /= 2
-            e += 1
-        while m < Fraction(1, 2):
-            m *= 2
-            e -= 1
-        hi = float(m)
-        m_hi[i] = hi
-        m_lo[i] = float(m - Fraction(hi))
-        exp[i] = e
-    hh, hl = _split(m_hi)
-    return m_hi, hh, hl, m_lo, exp
+    global _POW_TABLE
+    if _POW_TABLE is None:
+        count = _POW_HIGH - _POW_LOW + 1
+        m_hi = np.empty(count)
+        m_lo = np.empty(count)
+        exp = np.empty(count, dtype=np.int64)
+        for i, p in enumerate(range(_POW_LOW, _POW_HIGH + 1)):
+            value = Fraction(10) ** p
+            e = value.numerator.bit_length() - value.denominator.bit_length()
+            m = value / Fraction(2) ** e
+            while m >= 1:
+                m /= 2
+                e += 1
+            while m < Fraction(1, 2):
+                m *= 2
+                e -= 1
+            m_hi[i] = float(m)
+            m_lo[i] = float(m - Fraction(m_hi[i]))
+            exp[i] = e
+        hh, hl = _split(m_hi)
+        _POW_TABLE = (m_hi, hh, hl, m_lo, exp)
+    return _POW_TABLE
 
 
 _POW_LOW, _POW_HIGH = -300, 345
 _POW_TABLE = None
+_POW2 = 2.0 ** np.arange(64)
+
+
+def _round_to_digits(ma, ah, al, ea, E, digits):
+    """One attempt at the significand with decimal exponent guess E (see _significand)."""
+    m_hi, hh, hl, m_lo, p_exp = _power_table()
+    row = (digits - 1 - E) - _POW_LOW
+    prod = ma * m_hi[row]
+    bh, bl = hh[row], hl[row]
+    err = ((ah * bh - prod) + ah * bl + al * bh) + al * bl + ma * m_lo[row]
+    scale = _POW2[ea + p_exp[row]]  # N = (prod + err) * 2^shift, shift in 46..52: exact
+    hi = prod * scale
+    lo = err * scale
+    d = np.rint(hi)
+    frac = (hi - d) + lo
+    d += frac > 0.5
+    d -= frac < -0.5
+    top = 10.0 ** digits
+    up = (hi > top) | ((hi == top) & (lo >= 0))
+    down = d < 10.0 ** (digits - 1)
+    tie = np.abs(np.abs(frac) - 0.5) < 1e-9
+    return d, up, down, tie
 
 
 def _significand(a: np.ndarray, digits: int):
     """Correctly rounded significand of positive finite doubles, as Python formats them.
 
-    Returns (D, E, exact): D an integer with ``digits`` digits (10^(digits-1) <= D <
-    10^digits) and E the decimal exponent, so that D * 10^(E - digits + 1) is ``a``
-    rounded to ``digits`` significant digits (round half to even on the exact binary
-    value, as ``"{:.15g}"``); ``exact`` is False where the rounding could not be
-    decided with certainty (within 1e-9 of a tie), which the caller formats with Python.
+    Returns (D, E, exact): D a whole number (as a float) with ``digits`` digits
+    (10^(digits-1) <= D < 10^digits) and E the decimal exponent, so that
+    D * 10^(E - digits + 1) is ``a`` rounded to ``digits`` significant digits (round half
+    to even on the exact binary value, as ``"{:.15g}"``); ``exact`` is False where the
+    rounding could not be decided with certainty (within 1e-9 of a tie), for the caller
+    to format with Python.
 
-    Method: N = a * 10^(digits - 1 - E) is computed as a double-double, exactly (the
-    product of a's mantissa and a double-double power of ten, Dekker's two-product) up
-    to about 1e-31 relative, so its fractional part is known to about 1e-16; D is N
-    rounded to an integer.
+    Method: N = a * 10^(digits - 1 - E) is computed as a double-double: a's mantissa
+    times a double-double power of ten by Dekker's exact two-product, so N is known to
+    about 1e-31 relative and its distance from the nearest half-integer to about 1e-16;
+    D is N rounded to an integer. E starts at floor(log10(a)) and is corrected by one
+    where that lands N outside [10^(digits-1), 10^digits).
     """
-    global _POW_TABLE
-    if _POW_TABLE is None:
-        _POW_TABLE = _powers_of_ten(_POW_LOW, _POW_HIGH)
-    m_hi, hh, hl, m_lo, p_exp = _POW_TABLE
-    top = 10.0 ** digits
-    bottom = 10.0 ** (digits - 1)
-    n = a.size
-    D = np.zeros(n, dtype=np.int64)
     E = np.floor(np.log10(a)).astype(np.int64)
-    exact = np.ones(n, dtype=bool)
     ma, ea = np.frexp(a)
     ah, al = _split(ma)
-    todo = np.arange(n)
-    for _ in range(4):
-        if todo.size == 0:
+    D, up, down, tie = _round_to_digits(ma, ah, al, ea, E, digits)
+    exact = ~tie
+    redo = np.flatnonzero(up | down)
+    for _ in range(3):
+        if redo.size == 0:
             break
-        e = E[todo]
-        row = (digits - 1 - e) - _POW_LOW
-        x, xh, xl = ma[todo], ah[todo], al[todo]
-        bh, bl = hh[row], hl[row]
-        prod = x * m_hi[row]
-        err = ((xh * bh - prod) + xh * bl + xl * bh) + xl * bl
-        err += x * m_lo[row]
-        shift = ea[todo] + p_exp[row]
-        hi = np.ldexp(prod, shift)
-        lo = np.ldexp(err, shift)
-        up = (hi > top) | ((hi == top) & (lo >= 0))
-        d = np.rint(hi)
-        frac = (hi - d) + lo
-        d = np.where(frac > 0.5, d + 1, np.where(frac < -0.5, d - 1, d))
-        down = d < bottom
-        tie = np.abs(np.abs(frac) - 0.5) < 1e-9
-        E[todo[up]] += 1
-        E[todo[down & ~up]] -= 1
-        ok = ~up & ~down
-        done = todo[ok]
-        D[done] = d[ok].astype(np.int64)
-        exact[todo[ok & tie]] = False
-        todo = todo[~ok]
-    exact[todo] = False
-    carry = D == 10 ** digits
-    D[carry] = 10 ** (digits - 1)
+        E[redo] += np.where(up[redo], 1, -1)
+        d, u, dn, t = _round_to_digits(ma[redo], ah[redo], al[redo], ea[redo], E[redo], digits)
+        D[redo] = d
+        exact[redo] = ~t
+        up[redo], down[redo] = u, dn
+        redo = redo[u | dn]
+    exact[redo] = False
+    carry = D == 10.0 ** digits
+    D[carry] = 10.0 ** (digits - 1)
     E[carry] += 1
     return D, E, exact
 
 
-_POW10_INT = np.array([10**i for i in range(19)], dtype=np.int64)
+def _digit_words() -> np.ndarray:
+    """"0000".."9999" as 4-byte words (native byte order, so a word writes its digits)."""
+    global _WORDS
+    if _WORDS is None:
+        _WORDS = np.frombuffer(b"".join(b"%04d" % i for i in range(10000)), dtype=np.uint32)
+    return _WORDS
 
 
-def _trailing_zeros(R: np.ndarray, width: np.ndarray) -> np.ndarray:
-    """Trailing decimal zeros of R among its last ``width`` digits (``width`` when R = 0)."""
-    tz = np.zeros(R.size, dtype=np.int64)
-    rest = R.copy()
-    for step in (8, 4, 2, 1):
-        p = _POW10_INT[step]
-        hit = (rest % p == 0) & (rest != 0)
-        tz[hit] += step
-        rest[hit] //= p
-    return np.where(R == 0, width, tz)
+_WORDS = None
+_P10 = 10.0 ** np.arange(23)  # exact powers of ten
+
+# A cell is laid out in 13 four-byte words (52 bytes): byte 3 sign; bytes 4-19 the
+# integer part right-aligned; byte 23 the point; bytes 24-43 the fraction's digits
+# right-aligned (leading zeros included); bytes 46-47 "e" and the exponent's sign;
+# bytes 48-51 the exponent's digits. A layout (which bytes a cell keeps, and its
+# constant bytes) depends only on sign, integer digits (1-15), fraction digits (0-18)
+# and exponent form, so all of them are tabulated once.
+_SUFFIXES = (None, b"\0\0e+", b"\0\0e-", b"\0\0e+", b"\0\0e-")  # fixed, 2-digit e+/-, 3-digit
+_LAYOUTS = None
+
+
+def _layouts():
+    """(keep, words): for each layout id, the 52 bytes kept and the 13 constant words."""
+    global _LAYOUTS
+    if _LAYOUTS is None:
+        count = 2 * 16 * 19 * 5 + 1
+        keep = np.zeros((count, 52), dtype=bool)
+        words = np.zeros((count, 13), dtype=np.uint32)
+        words[:, 0] = _word(b"\0\0\0-")
+        words[:, 5] = _word(b"\0\0\0.")
+        for neg in (0, 1):
+            for len_a in range(16):
+                for w_b in range(19):
+                    for form in range(5):
+                        i = _layout_id(neg, len_a, w_b, form)
+                        keep[i, 3] = bool(neg)
+                        keep[i, 20 - len_a:20] = True
+                        keep[i, 23] = w_b > 0
+                        keep[i, 44 - w_b:44] = True
+                        if form:
+                            words[i, 11] = _word(_SUFFIXES[form])
+                            keep[i, 46:48] = True
+                            keep[i, 52 - (2 if form < 3 else 3):52] = True
+        _LAYOUTS = (keep, words)  # the last id keeps nothing: an empty cell
+    return _LAYOUTS
+
+
+def _layout_id(neg, len_a, w_b, form):
+    return ((neg * 16 + len_a) * 19 + w_b) * 5 + form
+
+
+def _word(text: bytes) -> np.uint32:
+    return np.frombuffer(text, dtype=np.uint32)[0]
+
+
+def _chunks4(X, count):
+    """Base-10^4 digits of whole floats X < 10^(4 count), most significant first (exact)."""
+    out = []
+    for power in range(count - 1, -1, -1):
+        scale = 10.0 ** (4 * power)
+        q = np.floor(X / scale) if power else X
+        out.append(q.astype(np.intp))
+        if power:
+            X = X - q * scale
+    return out
 
 
 def _format_g(values: np.ndarray, digits: int = 15):
-    """``"{:.{digits}g}".format`` of every value, as a pyarrow string array (null if not finite).
+    """``"{:.{digits}g}".format`` of every value, as a pyarrow string array ("" if not finite).
 
-    Vectorised: the significand comes from :func:`_significand`, the text from integer
-    to string casts joined with pyarrow; cells whose rounding is within 1e-9 of a tie
-    are formatted by Python. Checked against Python's formatting in tests/test_outputs.py.
+    Vectorised with numpy: the significand comes from :func:`_significand`; each cell is
+    laid out in 52 bytes (sign, up to 16 digits of the integer part, point, up to 20
+    digits of the fraction, exponent) from a table of layouts, its digits written four
+    at a time from a table, and the bytes it does not use (leading and trailing zeros,
+    an unused point or exponent) dropped. Cells within 1e-9 of a rounding tie are
+    formatted by Python. Checked against Python's formatting in tests/test_outputs.py.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not 1 <= digits <= 15:
         raise ValueError(f"digits must be 1 to 15, got {digits}")
-    x = np.ascontiguousarray(values, dtype=float)
+    x = np.ascontiguousarray(values, dtype=float).ravel()
     n = x.size
     finite = np.isfinite(x)
     a = np.abs(x)
-    nonzero = finite & (a != 0)
-    D = np.zeros(n, dtype=np.int64)
+    if not finite.all():
+        a[~finite] = 0.0
+    nonzero = a != 0
+    D = np.zeros(n)
     E = np.zeros(n, dtype=np.int64)
     exact = np.ones(n, dtype=bool)
     idx = np.flatnonzero(nonzero)
-    if idx.size:
-        d_, e_, ok_ = _significand(a[idx], digits)
-        D[idx], E[idx], exact[idx] = d_, e_, ok_
-    sci = (E < -4) | (E >= digits)
-    # digits after the point before trimming: fixed d.ddd at exponent E, or the mantissa
-    q = np.where(sci, digits - 1, digits - 1 - E)
-    int_part = np.where(q >= digits, 0, D // _POW10_INT[np.minimum(q, 18)])
-    rest = D - int_part * _POW10_INT[np.minimum(q, 18)]
-    tz = _trailing_zeros(rest, q)
-    width = q - tz
-    frac = rest // _POW10_INT[tz] + _POW10_INT[width]  # leading 1 keeps leading zeros
-    int_text = pc.cast(pa.array(int_part), pa.string())
-    frac_text = pc.utf8_slice_codeunits(pc.cast(pa.array(frac, mask=width == 0), pa.string()), 1)
-    body = pc.binary_join_element_wise(int_text, frac_text, ".", null_handling="skip")
-    if sci.any():
-        mag = np.abs(E)
-        exp_text = pc.utf8_slice_codeunits(
-            pc.cast(pa.array(mag + np.where(mag < 100, 100, 1000), mask=~sci), pa.string()), 1)
-        sign = pa.array(np.where(E < 0, "-", "+"), mask=~sci)
-        suffix = pc.binary_join_element_wise(sign, exp_text, "")
-        body = pc.binary_join_element_wise(body, suffix, "e", null_handling="skip")
+    if idx.size == n:
+        D, E, exact = _significand(a, digits)
+    elif idx.size:
+        D[idx], E[idx], exact[idx] = _significand(a[idx], digits)
+    sci = nonzero & ((E < -4) | (E >= digits))
+    fixed = nonzero & ~sci
+    # trailing zeros of D (it has exactly `digits` digits): binary search by 8, 4, 2, 1
+    Dt = D.copy()
+    tz = np.zeros(n, dtype=np.int64)
+    for step in (8, 4, 2, 1):
+        scale = _P10[step]
+        q = np.floor(Dt / scale)
+        hit = (q * scale == Dt) & nonzero
+        np.copyto(Dt, q, where=hit)
+        tz += hit * step
+    nd = digits - tz
+    positive_exp = fixed & (E >= 0)
+    negative_exp = fixed & (E < 0)
+    # integer part A (len_a digits) and fraction B (w_b digits, leading zeros kept);
+    # arithmetic on booleans rather than np.where, which is several times slower
+    len_a = 1 + positive_exp * E
+    A = np.floor(D / _P10[digits - 1 - positive_exp * E]) * (positive_exp | sci)
+    w_b = (positive_exp * np.maximum(nd - E - 1, 0) + negative_exp * (nd - E - 1)
+           + sci * (nd - 1))
+    scale = _P10[w_b]
+    B = Dt - np.floor(Dt / scale) * scale  # Dt itself when E < 0 (then Dt < 10^w_b)
+    mag = np.abs(E)
+    form = sci * (1 + (E < 0) + 2 * (mag >= 100))
     negative = np.signbit(x) & finite
-    if negative.any():
-        minus = pa.array(np.full(n, "-"), mask=~negative)
-        body = pc.binary_join_element_wise(minus, body, "", null_handling="skip")
-    slow = np.flatnonzero(~exact)
-    if not finite.all() or slow.size:
-        text = body.to_pylist() if slow.size else None
-        if text is not None:
-            for i in slow.tolist():
-                text[i] = format(float(x[i]), f".{digits}g")
-            body = pa.array(text, type=pa.string())
-        body = pc.if_else(pa.array(finite), body, pa.scalar(None, pa.string()))
-    return body
+    layout = _layout_id(negative, len_a, w_b, form)
+    empty = ~finite | ~exact
+    keep_table, word_table = _layouts()
+    layout[empty] = keep_table.shape[0] - 1
+
+    words = _digit_words()
+    buf = word_table[layout]
+    for j, chunk in enumerate(_chunks4(A, 4)):
+        buf[:, 1 + j] = words[chunk]
+    buf[:, 6] = words[0]
+    for j, chunk in enumerate(_chunks4(B, 4)):
+        buf[:, 7 + j] = words[chunk]
+    buf[:, 12] = words[sci * mag]
+    keep = keep_table[layout]
+    length = (negative + len_a + (w_b > 0) * (1 + w_b)
+              + sci * (4 + (mag >= 100))).astype(np.int32)
+    length[empty] = 0
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(length, out=offsets[1:])
+    data = buf.view(np.uint8).reshape(n, 52)[keep]
+    text = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    slow = np.flatnonzero(finite & ~exact)
+    if slow.size:
+        patch = _arrow_strings([format(float(v), f".{digits}g") for v in x[slow]])
+        mask = np.zeros(n, dtype=bool)
+        mask[slow] = True
+        text = pc.replace_with_mask(text, _arrow_bools(mask), patch)
+    return text
 
 
 # --------------------------------------------------------------------------- CSV
@@ -388,64 +530,113 @@ def _quote_text(array):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    needs = pc.fill_null(pc.match_substring_regex(array, _NEEDS_QUOTES), False)
+    needs = pc.fill_null(pc.match_substring_regex(array, _NEEDS_QUOTES),
+                         _arrow_bools([False])[0])
     if not pc.any(needs).as_py():
         return array
     doubled = pc.replace_substring(array, '"', '""')
-    quoted = pc.binary_join_element_wise(pa.scalar('"'), doubled, pa.scalar('"'), "")
+    quote = _arrow_text('"')
+    quoted = pc.binary_join_element_wise(quote, doubled, quote, _arrow_text(""))
     return pc.if_else(needs, quoted, array)
 
 
 def _text_array(column):
     """A column of labels or notes as a pyarrow string array (missing cells null)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    if isinstance(column, (pa.Array, pa.ChunkedArray)):
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if isinstance(column, pa.Array):
         array = column
     else:
-        values = pd.Series(column).to_numpy(dtype=object)
-        try:
-            array = pa.array(values, type=pa.string(), from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            array = pa.array([None if _missing(v) else str(v) for v in values],
-                             type=pa.string())
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+        values = np.asarray(column, dtype=object)
+        array = _arrow_strings([None if _missing(v) else str(v) for v in values])
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
-    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
-        import pyarrow.compute as pc
-
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         array = pc.cast(array, pa.string())
     return array
 
 
 def _missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    pd = sys.modules.get("pandas")
+    return pd is not None and value is pd.NA
 
 
-def _cells(column, neutralise: bool):
-    """One column as CSV cells (a pyarrow string array; null for an empty cell)."""
+def _numpy_view(array) -> np.ndarray:
+    """A numeric pyarrow array as numpy: its values buffer (nulls become NaN).
+
+    pyarrow's own ``to_numpy`` imports pandas, which costs a third of a second of a
+    command's start-up; reading the buffer does not.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(column, (pa.Array, pa.ChunkedArray)):
-        text = _text_array(column)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.null_count:
+        array = pc.fill_null(pc.cast(array, pa.float64()), _arrow_numbers(np.array([np.nan]))[0])
+    kind = array.type
+    if pa.types.is_floating(kind):
+        dtype = np.dtype(f"float{kind.bit_width}")
+    elif pa.types.is_signed_integer(kind):
+        dtype = np.dtype(f"int{kind.bit_width}")
+    elif pa.types.is_unsigned_integer(kind):
+        dtype = np.dtype(f"uint{kind.bit_width}")
     else:
-        series = column if isinstance(column, pd.Series) else pd.Series(column)
-        dtype = series.dtype
-        if pd.api.types.is_bool_dtype(dtype) and not series.isna().any():
-            flags = series.to_numpy(dtype=bool)
-            return pa.array(np.where(flags, "True", "False"))
-        if pd.api.types.is_integer_dtype(dtype) and not series.isna().any():
-            return pc.cast(pa.array(series.to_numpy(dtype=np.int64)), pa.string())
-        if pd.api.types.is_float_dtype(dtype) or (
-                pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)):
-            return _format_g(series.to_numpy(dtype=float, na_value=np.nan))
-        text = _text_array(series)
-    if neutralise:
-        text = _neutralise_arrow(text)
-    return _quote_text(text)
+        raise TypeError(f"not a numeric array: {kind}")
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array),
+                         offset=array.offset * dtype.itemsize)
+
+
+def _numpy_column(column):
+    """A pandas Series as a numpy array of its kind (float with NaN for missing numbers)."""
+    import pandas as pd
+
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype) and not column.isna().any():
+        return column.to_numpy(dtype=bool)
+    if pd.api.types.is_integer_dtype(dtype) and not column.isna().any():
+        return column.to_numpy(dtype=np.int64)
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        return column.to_numpy(dtype=float, na_value=np.nan)
+    return column.to_numpy(dtype=object)
+
+
+def _cells(column, neutralise: bool):
+    """One column as CSV cells (a pyarrow string array or scalar; null for an empty cell)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column is None or isinstance(column, str):  # the same cell on every row
+        if column is None:
+            return _arrow_text(None)
+        text = neutralise_cell(column) if neutralise else column
+        return _arrow_text(_header_cell(text))
+    if isinstance(column, (pa.Array, pa.ChunkedArray)):
+        kind = column.type
+        if pa.types.is_boolean(kind):
+            column = np.asarray(column.to_pylist(), dtype=object)
+        elif pa.types.is_floating(kind) or pa.types.is_integer(kind):
+            column = _numpy_view(column)
+        else:
+            text = _text_array(column)
+            return _quote_text(_neutralise_arrow(text) if neutralise else text)
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(column, (pd.Series, pd.Index)):
+        column = _numpy_column(pd.Series(column))
+    arr = np.asarray(column)
+    if arr.dtype.kind == "b":
+        return pc.if_else(_arrow_bools(arr), _arrow_text("True"), _arrow_text("False"))
+    if arr.dtype.kind in "iu":
+        return pc.cast(_arrow_numbers(arr.astype(np.int64)), pa.string())
+    if arr.dtype.kind == "f":
+        return _format_g(arr)
+    text = _text_array(arr)
+    return _quote_text(_neutralise_arrow(text) if neutralise else text)
 
 
 def _header_cell(name) -> str:
@@ -455,39 +646,68 @@ def _header_cell(name) -> str:
     return text
 
 
-def csv_chunks(frame, *, chunk_rows: int = 131072, neutralise: bool = True) -> Iterator[bytes]:
-    """The CSV text of ``frame`` (UTF-8 bytes), in chunks of rows, header first.
-
-    ``frame`` is a DataFrame, or a dict of column name to array / Series / pyarrow
-    array. Cells are written as the project's CSVs always were: floats as
-    ``"{:.15g}".format(x)`` (so 15 significant digits, ``1e-05``, ``1e+20``, ``-0``),
-    NaN and infinities as an empty cell, integers as ``str``, booleans as ``True`` /
-    ``False``, missing text as an empty cell, and text quoted (with inner quotes
-    doubled) only when it holds a comma, a quote or a line break; lines end in
-    ``"\\n"``. Text cells are passed through :func:`neutralise_cell` first unless
-    ``neutralise`` is False. The header is written as given.
-    """
+def _rows(columns: dict, names: list, start: int, stop: int, neutralise: bool) -> bytes:
+    """CSV lines of rows start..stop-1 as bytes."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    columns = dict(frame.items()) if isinstance(frame, pd.DataFrame) else dict(frame)
-    if isinstance(frame, pd.DataFrame) and frame.columns.duplicated().any():
-        raise ValueError("csv_chunks needs unique column names")
+    cells = []
+    for name in names:
+        column = columns[name]
+        if not (column is None or isinstance(column, str)):
+            column = column.iloc[start:stop] if hasattr(column, "iloc") else column[start:stop]
+        cells.append(_cells(column, neutralise))
+    lines = pc.binary_join_element_wise(*cells, _arrow_text(","), null_handling="replace",
+                                        null_replacement="")
+    lines = pc.binary_join_element_wise(lines, _arrow_text(""), _arrow_text("\n"))
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1,
+                            offset=lines.offset * 4)
+    data = lines.buffers()[2]
+    return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+
+
+def csv_chunks(frame, *, chunk_rows: int = 32768, neutralise: bool = True,
+               threads: int = 1) -> Iterator[bytes]:
+    """The CSV text of ``frame`` (UTF-8 bytes), in chunks of rows, header first.
+
+    ``frame`` is a DataFrame, or a dict of column name to a numpy array, a pandas
+    Series, a pyarrow array, or a str or None (the same cell on every row). Cells
+    are written as the project's CSVs always were: floats as ``"{:.15g}".format(x)``
+    (15 significant digits: ``0.1``, ``1e-05``, ``1e+20``, ``-0``), NaN and infinities
+    as an empty cell, integers as ``str``, booleans as ``True`` / ``False``, missing
+    text as an empty cell, and text quoted (inner quotes doubled) only when it holds a
+    comma, a quote or a line break; lines end in ``"\n"``. Text cells go through
+    :func:`neutralise_cell` first unless ``neutralise`` is False. The header is written
+    as given. With ``threads`` > 1, chunks are formatted on that many threads (numpy
+    and pyarrow release the interpreter lock), still yielded in order.
+    """
+    import pyarrow as pa
+
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(frame, pd.DataFrame):
+        if frame.columns.duplicated().any():
+            raise ValueError("csv_chunks needs unique column names")
+        columns = {name: frame[name] for name in frame.columns}
+    else:
+        columns = dict(frame)
     names = list(columns)
     yield (",".join(_header_cell(c) for c in names) + "\n").encode("utf-8")
-    n = len(next(iter(columns.values()))) if columns else 0
-    for start in range(0, n, chunk_rows):
-        stop = min(start + chunk_rows, n)
-        cells = []
-        for name in names:
-            column = columns[name]
-            part = column[start:stop] if not isinstance(column, pd.Series) else column.iloc[
-                start:stop]
-            cells.append(_cells(part, neutralise))
-        lines = pc.binary_join_element_wise(*cells, ",", null_handling="replace",
-                                            null_replacement="")
-        lines = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")
-        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32,
-                                count=len(lines) + 1, offset=lines.offset * 4)
-        data = lines.buffers()[2]
-        yield data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+    lengths = {len(c) for c in columns.values() if not (c is None or isinstance(c, str))}
+    if len(lengths) > 1:
+        raise ValueError(f"csv_chunks: columns differ in length {sorted(lengths)}")
+    n = lengths.pop() if lengths else 0
+    spans = [(start, min(start + chunk_rows, n)) for start in range(0, n, chunk_rows)]
+    if threads <= 1 or len(spans) < 2:
+        for start, stop in spans:
+            yield _rows(columns, names, start, stop, neutralise)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as executor:
+        pending = []
+        for span in spans:
+            pending.append(executor.submit(_rows, columns, names, *span, neutralise))
+            if len(pending) > 2 * threads:  # bound the chunks held in memory
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()

@@ -179,6 +179,7 @@ __all__ = [
     "PoolResult",
     "BatchResult",
     "ArrayResult",
+    "check_control",
     "pool",
     "pool_arrays",
     "pool_batch",
@@ -362,6 +363,15 @@ def _validate(yi, vi, groups, method, level, i2_method, pi_method, control):
         labels = np.asarray(labels, dtype=object)
         codes = np.asarray(codes, dtype=np.intp)
     return y, v, codes, labels, method.upper(), float(level), con
+
+
+def check_control(control: dict | None) -> dict:
+    """The iteration settings ``control`` with defaults filled in, each value checked.
+
+    Raises ``ValueError`` naming an unknown setting or a value out of range (see the
+    table in the module docstring); returns a new dict.
+    """
+    return _control(control)
 
 
 def _control(control) -> dict:
@@ -1231,9 +1241,9 @@ def _fit_block(y, v, k, *, method, knha, level, i2_method, pi_method, tau2_ci, c
                         "tau2", tau2[i], setting, con[setting], search, vt[i]))
                 if loose.any():
                     issues.append((f"the {method} estimate of tau2 is below control "
-                                   f"{setting!r}, the precision that produced it,",
+                                   f"{setting!r} (the precision that produced it)",
                                    np.flatnonzero(loose),
-                                   f": it may be far off, lower {setting!r} (see the notes)"))
+                                   f": it may be far off; lower {setting!r} (see the notes)"))
         failed = ~converged
         if failed.any():
             note_rows.append((failed, f"{method} estimator did not converge: no results"))
@@ -1347,9 +1357,9 @@ def _fit_block(y, v, k, *, method, knha, level, i2_method, pi_method, tau2_ci, c
                             f"Q-profile CI for tau2: the {name} bound", bound[i], "tol", tol,
                             "the root search", vt[idx[i]]))
                 if ci_loose.any():
-                    issues.append(("a Q-profile CI bound for tau2 is below control 'tol', "
-                                   "the precision of its root search,", idx[ci_loose],
-                                   ": it may be far off, lower 'tol' (see the notes)"))
+                    issues.append(("a Q-profile CI bound for tau2 is below control 'tol' "
+                                   "(the precision of its root search)", idx[ci_loose],
+                                   ": it may be far off; lower 'tol' (see the notes)"))
         i2_ci_lb = 100.0 * tau2_ci_lb / (vt + tau2_ci_lb)
         i2_ci_ub = 100.0 * tau2_ci_ub / (vt + tau2_ci_ub)
 

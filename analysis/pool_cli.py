@@ -486,10 +486,10 @@ def _range_problems(name, yi, vi, line_of, what) -> list[str]:
         bad_v = ~np.isfinite(vi) | (vi <= 0)
     for line, row in zip(line_of(np.flatnonzero(out_y)), np.flatnonzero(out_y)):
         problems.append(f"{name} line {line}: {what}yi = {yi[row]:g} is outside the accepted "
-                        f"range |yi| <= {YI_LIMIT:g}")
+                        "range |yi| <= 1e12")
     for line, row in zip(line_of(np.flatnonzero(out_v)), np.flatnonzero(out_v)):
         problems.append(f"{name} line {line}: {what}vi = {vi[row]:g} is outside the accepted "
-                        f"range {lo:g} <= vi <= {hi:g}")
+                        "range 1e-24 <= vi <= 1e24")
     if what:  # derived values can also overflow outright
         for line, row in zip(line_of(np.flatnonzero(bad_y | bad_v)),
                              np.flatnonzero(bad_y | bad_v)):
@@ -644,12 +644,18 @@ def _nonfinite_problems(name: str, pooled: Pooled, by: str | None, method: str) 
     if method != "FE":
         checks += [(f, converged & multi) for f in ("pi_lb", "pi_ub")]
     problems = []
+    zero_se = col["se"] == 0
     for field, where in checks:
-        bad = np.flatnonzero(where & ~np.isfinite(col[field]))
-        if bad.size:
-            problems.append(
-                f"{name}: {field} is not a finite number{_label_text(pooled, bad, by)} "
-                "although the fit converged: the values are too extreme to pool")
+        bad = where & ~np.isfinite(col[field])
+        for reason, rows in (
+                ("the SE is 0 (Hartung-Knapp with effects that agree exactly), so the test "
+                 "is undefined", bad & zero_se),
+                ("the values are too extreme to pool", bad & ~zero_se)):
+            idx = np.flatnonzero(rows)
+            if idx.size:
+                problems.append(f"{name}: {field} is not a finite number"
+                                f"{_label_text(pooled, idx, by)} although the fit converged: "
+                                f"{reason}")
     return problems
 
 

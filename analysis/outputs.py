@@ -379,48 +379,67 @@ def _digit_words() -> np.ndarray:
 _WORDS = None
 _P10 = 10.0 ** np.arange(23)  # exact powers of ten
 
-# A cell is laid out in 13 four-byte words (52 bytes): byte 3 sign; bytes 4-19 the
-# integer part right-aligned; byte 23 the point; bytes 24-43 the fraction's digits
-# right-aligned (leading zeros included); bytes 46-47 "e" and the exponent's sign;
-# bytes 48-51 the exponent's digits. A layout (which bytes a cell keeps, and its
-# constant bytes) depends only on sign, integer digits (1-15), fraction digits (0-18)
-# and exponent form, so all of them are tabulated once.
-_SUFFIXES = (None, b"\0\0e+", b"\0\0e-", b"\0\0e+", b"\0\0e-")  # fixed, 2-digit e+/-, 3-digit
-_LAYOUTS = None
+# A cell's text is gathered from a 28-byte source row: bytes 0-15 the significand D as 16
+# digits (D's first digit at byte 16 - digits), 16 ".", 17 "-", 18 "e", 19 the
+# exponent's sign, 20-23 the exponent as 4 digits, 24 "0", 25 a NUL byte (padding).
+# Which bytes, in which order, depends only on the layout: sign, notation, exponent
+# (for fixed notation) and the number of significant digits, so the byte orders of all
+# layouts are tabulated once per precision.
+_SRC_POINT, _SRC_MINUS, _SRC_E, _SRC_ESIGN, _SRC_EXP, _SRC_ZERO, _SRC_PAD = (
+    16, 17, 18, 19, 20, 24, 25)
+_WIDTH = 24  # the longest text is 22 bytes: -1.23456789012345e-308
+_LAYOUTS: dict[int, tuple] = {}
 
 
-def _layouts():
-    """(keep, words): for each layout id, the 52 bytes kept and the 13 constant words."""
-    global _LAYOUTS
-    if _LAYOUTS is None:
-        count = 2 * 16 * 19 * 5 + 1
-        keep = np.zeros((count, 52), dtype=bool)
-        words = np.zeros((count, 13), dtype=np.uint32)
-        words[:, 0] = _word(b"\0\0\0-")
-        words[:, 5] = _word(b"\0\0\0.")
-        for neg in (0, 1):
-            for len_a in range(16):
-                for w_b in range(19):
-                    for form in range(5):
-                        i = _layout_id(neg, len_a, w_b, form)
-                        keep[i, 3] = bool(neg)
-                        keep[i, 20 - len_a:20] = True
-                        keep[i, 23] = w_b > 0
-                        keep[i, 44 - w_b:44] = True
-                        if form:
-                            words[i, 11] = _word(_SUFFIXES[form])
-                            keep[i, 46:48] = True
-                            keep[i, 52 - (2 if form < 3 else 3):52] = True
-        _LAYOUTS = (keep, words)  # the last id keeps nothing: an empty cell
-    return _LAYOUTS
+def _layout_tables(digits: int):
+    """(order, length, ids) for ``digits``: each layout's source bytes and text length.
 
+    ``ids`` maps a layout kind to a function of the cell values giving its row number.
+    """
+    if digits in _LAYOUTS:
+        return _LAYOUTS[digits]
+    first = 16 - digits
+    rows: list[list[int]] = []
 
-def _layout_id(neg, len_a, w_b, form):
-    return ((neg * 16 + len_a) * 19 + w_b) * 5 + form
+    def add(seq):
+        rows.append(seq)
 
-
-def _word(text: bytes) -> np.uint32:
-    return np.frombuffer(text, dtype=np.uint32)[0]
+    # fixed notation, exponent 0..digits-1: neg x exponent x significant digits
+    for neg in (0, 1):
+        for exp in range(digits):
+            for nd in range(1, digits + 1):
+                seq = [_SRC_MINUS] * neg + [first + j for j in range(exp + 1)]
+                if nd > exp + 1:
+                    seq += [_SRC_POINT] + [first + j for j in range(exp + 1, nd)]
+                add(seq)
+    # fixed notation, exponent -1..-4: neg x zeros after the point x significant digits
+    for neg in (0, 1):
+        for zeros in range(4):
+            for nd in range(1, digits + 1):
+                add([_SRC_MINUS] * neg + [_SRC_ZERO, _SRC_POINT] + [_SRC_ZERO] * zeros
+                    + [first + j for j in range(nd)])
+    # scientific: neg x significant digits x exponent digits (2 or 3)
+    for neg in (0, 1):
+        for nd in range(1, digits + 1):
+            for three in (0, 1):
+                seq = [_SRC_MINUS] * neg + [first]
+                if nd > 1:
+                    seq += [_SRC_POINT] + [first + j for j in range(1, nd)]
+                seq += [_SRC_E, _SRC_ESIGN] + list(range(_SRC_EXP + 2 - three, _SRC_EXP + 4))
+                add(seq)
+    add([_SRC_ZERO])               # 0
+    add([_SRC_MINUS, _SRC_ZERO])   # -0
+    add([])                        # an empty cell
+    order = np.full((len(rows), _WIDTH), _SRC_PAD, dtype=np.intp)
+    length = np.zeros(len(rows), dtype=np.int32)
+    for i, seq in enumerate(rows):
+        order[i, :len(seq)] = seq
+        length[i] = len(seq)
+    fixed_neg0 = 2 * digits * digits
+    sci0 = fixed_neg0 + 2 * 4 * digits
+    zero0 = sci0 + 2 * digits * 2
+    _LAYOUTS[digits] = (order, length, (fixed_neg0, sci0, zero0, zero0 + 2))
+    return _LAYOUTS[digits]
 
 
 def _chunks4(X, count):
@@ -435,15 +454,19 @@ def _chunks4(X, count):
     return out
 
 
+def _word(text: bytes) -> np.uint32:
+    return np.frombuffer(text, dtype=np.uint32)[0]
+
+
 def _format_g(values: np.ndarray, digits: int = 15):
     """``"{:.{digits}g}".format`` of every value, as a pyarrow string array ("" if not finite).
 
-    Vectorised with numpy: the significand comes from :func:`_significand`; each cell is
-    laid out in 52 bytes (sign, up to 16 digits of the integer part, point, up to 20
-    digits of the fraction, exponent) from a table of layouts, its digits written four
-    at a time from a table, and the bytes it does not use (leading and trailing zeros,
-    an unused point or exponent) dropped. Cells within 1e-9 of a rounding tie are
-    formatted by Python. Checked against Python's formatting in tests/test_outputs.py.
+    Vectorised with numpy: the significand D and exponent E come from
+    :func:`_significand`; each cell's text is gathered, in the order its layout (sign,
+    notation, exponent, significant digits) prescribes, from a 28-byte row holding D's
+    digits, the exponent's digits and the few characters a number needs, and handed to
+    pyarrow as a string view. Cells within 1e-9 of a rounding tie are formatted by
+    Python. Checked against Python's formatting in tests/test_outputs.py.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -465,59 +488,75 @@ def _format_g(values: np.ndarray, digits: int = 15):
         D, E, exact = _significand(a, digits)
     elif idx.size:
         D[idx], E[idx], exact[idx] = _significand(a[idx], digits)
-    sci = nonzero & ((E < -4) | (E >= digits))
-    fixed = nonzero & ~sci
-    # trailing zeros of D (it has exactly `digits` digits): binary search by 8, 4, 2, 1
+    # significant digits: D without its trailing zeros (binary search by 8, 4, 2, 1)
     Dt = D.copy()
-    tz = np.zeros(n, dtype=np.int64)
+    nd = np.full(n, digits, dtype=np.int64)
     for step in (8, 4, 2, 1):
         scale = _P10[step]
         q = np.floor(Dt / scale)
         hit = (q * scale == Dt) & nonzero
         np.copyto(Dt, q, where=hit)
-        tz += hit * step
-    nd = digits - tz
-    positive_exp = fixed & (E >= 0)
-    negative_exp = fixed & (E < 0)
-    # integer part A (len_a digits) and fraction B (w_b digits, leading zeros kept);
-    # arithmetic on booleans rather than np.where, which is several times slower
-    len_a = 1 + positive_exp * E
-    A = np.floor(D / _P10[digits - 1 - positive_exp * E]) * (positive_exp | sci)
-    w_b = (positive_exp * np.maximum(nd - E - 1, 0) + negative_exp * (nd - E - 1)
-           + sci * (nd - 1))
-    scale = _P10[w_b]
-    B = Dt - np.floor(Dt / scale) * scale  # Dt itself when E < 0 (then Dt < 10^w_b)
-    mag = np.abs(E)
-    form = sci * (1 + (E < 0) + 2 * (mag >= 100))
+        nd -= hit * step
+    order, length, (fixed_neg0, sci0, zero0, empty_id) = _layout_tables(digits)
     negative = np.signbit(x) & finite
-    layout = _layout_id(negative, len_a, w_b, form)
-    empty = ~finite | ~exact
-    keep_table, word_table = _layouts()
-    layout[empty] = keep_table.shape[0] - 1
+    sci = nonzero & ((E < -4) | (E >= digits))
+    fixed_pos = nonzero & ~sci & (E >= 0)
+    fixed_neg = nonzero & ~sci & (E < 0)
+    neg = negative.astype(np.int64)
+    mag = np.abs(E)
+    layout = (fixed_pos * ((neg * digits + E) * digits + nd - 1)
+              + fixed_neg * (fixed_neg0 + (neg * 4 + (-E - 1)) * digits + nd - 1)
+              + sci * (sci0 + (neg * digits + nd - 1) * 2 + (mag >= 100))
+              + ~nonzero * (zero0 + neg))
+    layout[~finite | ~exact] = empty_id
 
     words = _digit_words()
-    buf = word_table[layout]
-    for j, chunk in enumerate(_chunks4(A, 4)):
-        buf[:, 1 + j] = words[chunk]
-    buf[:, 6] = words[0]
-    for j, chunk in enumerate(_chunks4(B, 4)):
-        buf[:, 7 + j] = words[chunk]
-    buf[:, 12] = words[sci * mag]
-    keep = keep_table[layout]
-    length = (negative + len_a + (w_b > 0) * (1 + w_b)
-              + sci * (4 + (mag >= 100))).astype(np.int32)
-    length[empty] = 0
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(length, out=offsets[1:])
-    data = buf.view(np.uint8).reshape(n, 52)[keep]
-    text = pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    src = np.empty((n, 7), dtype=np.uint32)
+    for j, chunk in enumerate(_chunks4(D, 4)):
+        src[:, j] = words[chunk]
+    src[:, 4] = _SIGN_WORDS[(E < 0).astype(np.intp)]
+    src[:, 5] = words[sci * mag]
+    src[:, 6] = _word(b"0\0\0\0")
+    # gather each layout's bytes for all its cells at once: cells sorted by layout (a
+    # radix sort on 16-bit ids), one column gather per layout present
+    layout16 = layout.astype(np.uint16)
+    by_layout = np.argsort(layout16, kind="stable")
+    sorted_ids = layout16[by_layout]
+    cuts = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
+    starts = np.concatenate(([0], cuts))
+    stops = np.concatenate((cuts, [n]))
+    src_sorted = src.view(np.uint8)[by_layout]
+    text = np.zeros((n, _WIDTH), dtype=np.uint8)
+    for start, stop in zip(starts.tolist(), stops.tolist()):
+        lid = int(sorted_ids[start])
+        width = int(length[lid])
+        if width:
+            text[start:stop, :width] = src_sorted[start:stop][:, order[lid, :width]]
+    position = np.empty(n, dtype=np.intp)
+    position[by_layout] = np.arange(n)
+    size = length[layout]
+    # pyarrow string views: (length, 12 bytes inline) up to 12 bytes, else (length,
+    # first 4 bytes, buffer 0, offset)
+    row_words = text.view(np.uint32)[position]
+    views = np.empty((n, 4), dtype=np.uint32)
+    views[:, 0] = size
+    views[:, 1] = row_words[:, 0]
+    inline = size <= 12
+    views[:, 2] = row_words[:, 1] * inline
+    views[:, 3] = np.where(inline, row_words[:, 2], (position * _WIDTH).astype(np.uint32))
+    view_array = pa.Array.from_buffers(pa.string_view(), n,
+                                       [None, pa.py_buffer(views), pa.py_buffer(text)])
+    result = pc.cast(view_array, pa.string())
     slow = np.flatnonzero(finite & ~exact)
     if slow.size:
         patch = _arrow_strings([format(float(v), f".{digits}g") for v in x[slow]])
         mask = np.zeros(n, dtype=bool)
         mask[slow] = True
-        text = pc.replace_with_mask(text, _arrow_bools(mask), patch)
-    return text
+        result = pc.replace_with_mask(result, _arrow_bools(mask), patch)
+    return result
+
+
+_SIGN_WORDS = np.array([_word(b".-e+"), _word(b".-e-")], dtype=np.uint32)
 
 
 # --------------------------------------------------------------------------- CSV

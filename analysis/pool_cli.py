@@ -323,8 +323,25 @@ def _python_records(path: str, name: str, needed: list[str], raw: dict[str, str]
     return columns, np.asarray(lines, dtype=np.int64)
 
 
-def _arrow_read(path: str, raw_names: dict[str, str], types: dict[str, Any]) -> dict:
-    """The columns ``types`` (stripped name -> pyarrow type) of the CSV, read by pyarrow."""
+def _has_quotes(path: str) -> bool:
+    """Whether the file holds a double quote (then a cell may span lines)."""
+    import mmap
+
+    with open(path, "rb") as handle:
+        try:
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                return view.find(b'"') >= 0
+        except ValueError:  # an empty file cannot be mapped
+            return False
+
+
+def _arrow_read(path: str, raw_names: dict[str, str], types: dict[str, Any],
+                quotes: bool = True) -> dict:
+    """The columns ``types`` (stripped name -> pyarrow type) of the CSV, read by pyarrow.
+
+    ``quotes`` False (no quote in the file, so no cell spans lines) lets pyarrow split
+    the file at any line break, which is faster.
+    """
     import pyarrow.csv as pacsv
 
     include = [raw_names[c] for c in types]
@@ -334,8 +351,8 @@ def _arrow_read(path: str, raw_names: dict[str, str], types: dict[str, Any]) -> 
         strings_can_be_null=False, quoted_strings_can_be_null=False)
     table = pacsv.read_csv(
         path,
-        read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
+        read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 22),
+        parse_options=pacsv.ParseOptions(newlines_in_values=quotes, ignore_empty_lines=True),
         convert_options=convert)
     out = {}
     for c in types:
@@ -362,10 +379,42 @@ def _numbers_of(array) -> np.ndarray:
 
 
 def _stripped(array):
-    import pyarrow as pa
+    """Labels without surrounding white space (as Python's str.strip)."""
     import pyarrow.compute as pc
 
+    if pc.all(pc.string_is_ascii(array)).as_py() is not False:
+        return pc.ascii_trim_whitespace(array)
     return pc.utf8_trim_whitespace(array)
+
+
+def _group_codes(groups):
+    """Group of each row, 0..m-1 in order of first appearance, and the m labels.
+
+    Rows of a group usually come together; then the groups are the runs of equal
+    labels (found by comparing neighbours), which is much faster than hashing every
+    row. Otherwise every label is hashed (dictionary encoding).
+    """
+    import pyarrow.compute as pc
+
+    n = len(groups)
+    if n > 1:
+        change = np.flatnonzero(_bools_of(pc.not_equal(groups[1:], groups[:-1]))) + 1
+        firsts = np.concatenate(([0], change))
+        labels = groups.take(_arrow_numbers(firsts.astype(np.int64)))
+        if len(pc.dictionary_encode(labels).dictionary) == firsts.size:
+            codes = np.zeros(n, dtype=np.intp)
+            codes[change] = 1
+            np.cumsum(codes, out=codes)
+            return codes, labels
+    encoded = pc.dictionary_encode(groups)
+    return _numbers_of(encoded.indices).astype(np.intp), encoded.dictionary
+
+
+def _bools_of(array) -> np.ndarray:
+    """A pyarrow boolean array without nulls as numpy booleans (unpacking its bits)."""
+    bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little", count=array.offset + len(array))[
+        array.offset:].astype(bool)
 
 
 def read_input(path: str, measure: str | None, by: str | None,
@@ -392,12 +441,13 @@ def read_input(path: str, measure: str | None, by: str | None,
 
     values: dict[str, np.ndarray] = {}
     text_of: dict[str, Any] = {}
+    quotes = _has_quotes(path)
     try:
-        data = _arrow_read(path, raw, types)
+        data = _arrow_read(path, raw, types, quotes)
     except pa.ArrowInvalid as exc:
         message = str(exc)
         if "conversion error" in message.lower():
-            data = _arrow_read(path, raw, {c: pa.string() for c in types})
+            data = _arrow_read(path, raw, {c: pa.string() for c in types}, quotes)
         else:
             columns, lines = _python_records(path, name, list(types), raw)
             data = {c: _arrow_strings(columns[c]) for c in types}
@@ -412,7 +462,7 @@ def read_input(path: str, measure: str | None, by: str | None,
             num = _numbers_of(column)
             bad = ~np.isfinite(num)
             if bad.any():
-                text_of[col] = _arrow_read(path, raw, {col: pa.string()})[col]
+                text_of[col] = _arrow_read(path, raw, {col: pa.string()}, quotes)[col]
         else:
             text_of[col] = column
             num = _parse_numbers(column.to_pylist())
@@ -465,9 +515,8 @@ def read_input(path: str, measure: str | None, by: str | None,
         codes = np.zeros(len(yi), dtype=np.intp)
         group_labels = None
     else:
-        encoded = pc.dictionary_encode(groups)
-        codes = _numbers_of(encoded.indices).astype(np.intp)
-        group_labels = encoded.dictionary
+        codes, group_labels = _group_codes(groups)
+    del data
     if not allow_repeated_studies:
         problems += _repeated_studies(name, study, codes, group_labels, by, line_of)
         if problems:
@@ -480,6 +529,8 @@ def _range_problems(name, yi, vi, line_of, what) -> list[str]:
     problems = []
     lo, hi = VI_LIMITS
     with np.errstate(invalid="ignore"):
+        if (np.abs(yi) <= YI_LIMIT).all() and ((vi >= lo) & (vi <= hi)).all():
+            return problems  # NaN fails these comparisons, so it takes the long way
         out_y = np.isfinite(yi) & (np.abs(yi) > YI_LIMIT)
         out_v = np.isfinite(vi) & (vi > 0) & ((vi < lo) | (vi > hi))
         bad_y = ~np.isfinite(yi)
@@ -523,9 +574,22 @@ def _repeated_studies(name, study, codes, labels, by, line_of) -> list[str]:
     import pyarrow.compute as pc
 
     s_enc = pc.dictionary_encode(study)
-    s_codes = _numbers_of(s_enc.indices).astype(np.int64)
+    s_codes = _numbers_of(s_enc.indices)
+    if s_codes.size < 2:
+        return []
+    grouped = bool((codes[1:] >= codes[:-1]).all())
+    if grouped:
+        # rows of a group are together: compare each row with the next few rows of
+        # its group (the largest group's size - 1 comparisons per row)
+        kmax = int(np.bincount(codes).max())
+        if kmax <= 16:
+            same = np.zeros(codes.size, dtype=bool)
+            for d in range(1, kmax):
+                same[d:] |= (s_codes[d:] == s_codes[:-d]) & (codes[d:] == codes[:-d])
+            if not same.any():
+                return []
     key = codes.astype(np.int64) * len(s_enc.dictionary) + s_codes
-    if key.size < 2 or (key[1:] > key[:-1]).all():
+    if (key[1:] > key[:-1]).all():
         return []
     order = np.argsort(key, kind="stable")
     ordered = key[order]

@@ -797,22 +797,38 @@ def _loglik(Y, V, M, k, tau2, reml):
     return -0.5 * k * _LOG_2PI - 0.5 * slog - 0.5 * q
 
 
-def _tau2_fisher(Y, V, M, k, con, reml):
+def _tau2_fisher(Y, V, M, k, con, reml, state=None, defer=0):
     """(RE)ML by Fisher scoring with step halving, as metafor (see module docstring).
 
     Starts from ``control["tau2_init"]`` or the HE estimate truncated at 0; each step is
     multiplied by ``control["stepadj"]``; stops when the change is at most
-    :func:`_stop_size`.
+    :func:`_stop_size`, and gives up after ``control["maxiter"]`` steps.
+
+    ``defer`` > 0 stops early once no more than ``defer`` meta-analyses are still
+    iterating (after :data:`_DEFER_AFTER` steps) and returns them unfinished; ``state``
+    = (tau2, steps taken) resumes such meta-analyses, which then take exactly the steps
+    they would have taken. Returns (tau2, se, converged, notes, pending), pending being
+    None or (column indexes, their tau2, their steps).
     """
-    tau2 = _start(con, lambda Y, M, k: np.maximum(0.0, _tau2_he_raw(Y, V, M, k)[0]), Y, M, k)
+    if state is None:
+        tau2 = _start(con, lambda Y, M, k: np.maximum(0.0, _tau2_he_raw(Y, V, M, k)[0]),
+                      Y, M, k)
+        done_before = np.zeros(k.size, dtype=np.int64)
+    else:
+        tau2 = np.array(state[0], dtype=float)
+        done_before = np.asarray(state[1], dtype=np.int64)
     conv = np.zeros(k.size, dtype=bool)
     act = np.arange(k.size)
     ymax = np.abs(Y).max(axis=0)
     # padded cells get v = inf, hence weight 0, so the hot loop needs no mask
     Vinf = np.where(M > 0, V, np.inf)
     Ya, Va = Y, Vinf
+    pending = None
     it = 0
     while act.size:
+        if defer and it >= _DEFER_AFTER and act.size <= defer:
+            pending = (act, tau2[act].copy(), done_before[act] + it)
+            break
         it += 1
         old = tau2[act]
         W = 1.0 / (Va + old)
@@ -838,12 +854,11 @@ def _tau2_fisher(Y, V, M, k, con, reml):
         adj = _halve_until_nonnegative(old, adj)
         new = old + adj
         tau2[act] = new
-        if it > con["maxiter"]:
-            break
-        done = np.abs(old - new) <= _stop_size(con["threshold"], sw, sw2, ymax[act])
-        if done.any():
+        over = done_before[act] + it > con["maxiter"]  # out of steps: not converged
+        done = ~over & (np.abs(old - new) <= _stop_size(con["threshold"], sw, sw2, ymax[act]))
+        if done.any() or over.any():
             conv[act[done]] = True
-            act = act[~done]
+            act = act[~done & ~over]
             Ya, Va = Y[:, act], Vinf[:, act]
     notes: dict[int, str] = {}
     # metafor's check that the estimate beats tau2 = 0 on the (restricted) likelihood
@@ -866,15 +881,22 @@ def _tau2_fisher(Y, V, M, k, con, reml):
     else:
         se = np.sqrt(2.0 / (W * W).sum(axis=0))
     se = np.where(conv, se, np.nan)
-    return tau2, se, conv, notes
+    return tau2, se, conv, notes, pending
+
+
+# Fisher scoring defers its last few meta-analyses of a block (those needing more than
+# _DEFER_AFTER steps, when at most _DEFER_MAX are left) to one pass over all blocks'
+# stragglers, instead of running up to maxiter nearly empty steps in every block.
+_DEFER_AFTER = 20
+_DEFER_MAX = 64
 
 
 def _tau2_reml(Y, V, M, k, con):
-    return _tau2_fisher(Y, V, M, k, con, reml=True)
+    return _tau2_fisher(Y, V, M, k, con, reml=True)[:4]
 
 
 def _tau2_ml(Y, V, M, k, con):
-    return _tau2_fisher(Y, V, M, k, con, reml=False)
+    return _tau2_fisher(Y, V, M, k, con, reml=False)[:4]
 
 
 _ESTIMATORS = {
@@ -1164,17 +1186,32 @@ def _fit_groups(y, v, codes, labels, *, method, knha, level, i2_method, pi_metho
         ys, vs = y, v
     starts = np.zeros(m + 1, dtype=np.intp)
     np.cumsum(counts, out=starts[1:])
-    columns: dict[str, np.ndarray] = {}
-    weights = np.empty(y.size)
-    notes: dict[int, list[str]] = {}
-    issues: dict[tuple[str, str], list[np.ndarray]] = {}
+    blocks = []
     g0 = 0
     while g0 < m:
         g1 = int(np.searchsorted(starts, starts[g0] + _BLOCK_ROWS, side="right")) - 1
         g1 = min(max(g1, g0 + 1), g0 + _BLOCK_GROUPS, m)
+        blocks.append((g0, g1))
+        g0 = g1
+    estimates = None
+    if method in ("REML", "ML") and len(blocks) > 1:
+        estimates = _fisher_blocks(ys, vs, counts, starts, blocks, con, method == "REML")
+        noted = np.array(sorted(estimates[3]), dtype=np.intp)
+    columns: dict[str, np.ndarray] = {}
+    weights = np.empty(y.size)
+    notes: dict[int, list[str]] = {}
+    issues: dict[tuple[str, str], list[np.ndarray]] = {}
+    for g0, g1 in blocks:
         r0, r1 = starts[g0], starts[g1]
-        block = _fit_block(ys[r0:r1], vs[r0:r1], counts[g0:g1], method=method, knha=knha, level=level, i2_method=i2_method,
-                           pi_method=pi_method, tau2_ci=tau2_ci, con=con)
+        given = None
+        if estimates is not None:
+            tau2, se, ok, extra = estimates
+            here = noted[np.searchsorted(noted, g0):np.searchsorted(noted, g1)]
+            given = (tau2[g0:g1], se[g0:g1], ok[g0:g1],
+                     {int(i) - g0: extra[int(i)] for i in here})
+        block = _fit_block(ys[r0:r1], vs[r0:r1], counts[g0:g1], method=method, knha=knha,
+                           level=level, i2_method=i2_method, pi_method=pi_method,
+                           tau2_ci=tau2_ci, con=con, estimate=given)
         cols, block_weights, block_notes, block_issues = block
         for name, values in cols.items():
             if name not in columns:
@@ -1185,7 +1222,6 @@ def _fit_groups(y, v, codes, labels, *, method, knha, level, i2_method, pi_metho
             notes[g0 + i] = texts
         for what, idx, advice in block_issues:
             issues.setdefault((what, advice), []).append(idx + g0)
-        g0 = g1
     if order is not None:
         unsorted = np.empty_like(weights)
         unsorted[order] = weights
@@ -1199,9 +1235,56 @@ def _fit_groups(y, v, codes, labels, *, method, knha, level, i2_method, pi_metho
     )
 
 
-def _fit_block(y, v, k, *, method, knha, level, i2_method, pi_method, tau2_ci, con):
+def _fisher_blocks(ys, vs, counts, starts, blocks, con, reml):
+    """REML or ML tau2 of every group, block by block, stragglers together at the end.
+
+    Returns (tau2, se, converged, notes by group) for the groups with k >= 2 (the
+    others are left to :func:`_fit_block`).
+    """
+    m = counts.size
+    tau2 = np.zeros(m)
+    se = np.full(m, np.nan)
+    ok = np.ones(m, dtype=bool)
+    extra: dict[int, str] = {}
+    late_groups, late_tau2, late_steps = [], [], []
+    for g0, g1 in blocks:
+        k = counts[g0:g1]
+        multi = np.flatnonzero(k >= 2)
+        if not multi.size:
+            continue
+        r0, r1 = starts[g0], starts[g1]
+        codes = np.repeat(np.arange(g1 - g0, dtype=np.intp), k)
+        Y, V, M, _, _ = _pack(ys[r0:r1], vs[r0:r1], codes, g1 - g0)
+        kf = k.astype(float)
+        t, s, c, n, pending = _tau2_fisher(Y[:, multi], V[:, multi], M[:, multi], kf[multi],
+                                           con, reml, defer=_DEFER_MAX)
+        groups = g0 + multi
+        tau2[groups], se[groups], ok[groups] = t, s, c
+        for i, text in n.items():
+            extra[int(groups[i])] = text
+        if pending is not None:
+            late_groups.append(groups[pending[0]])
+            late_tau2.append(pending[1])
+            late_steps.append(pending[2])
+    if late_groups:
+        groups = np.concatenate(late_groups)
+        rows = np.concatenate([np.arange(starts[g], starts[g + 1]) for g in groups])
+        codes = np.repeat(np.arange(groups.size, dtype=np.intp), counts[groups])
+        Y, V, M, _, _ = _pack(ys[rows], vs[rows], codes, groups.size)
+        t, s, c, n, _ = _tau2_fisher(Y, V, M, counts[groups].astype(float), con, reml,
+                                     state=(np.concatenate(late_tau2),
+                                            np.concatenate(late_steps)))
+        tau2[groups], se[groups], ok[groups] = t, s, c
+        for i, text in n.items():
+            extra[int(groups[i])] = text
+    return tau2, se, ok, extra
+
+
+def _fit_block(y, v, k, *, method, knha, level, i2_method, pi_method, tau2_ci, con,
+               estimate=None):
     """The engine on consecutive groups (rows grouped, k rows each; see module docstring).
 
+    ``estimate`` = (tau2, se, converged, notes by group) gives tau2 already estimated.
     Returns (columns, weights of the rows, notes by group, issues).
     """
     m = k.size
@@ -1226,13 +1309,19 @@ def _fit_block(y, v, k, *, method, knha, level, i2_method, pi_method, tau2_ci, c
         converged = np.ones(m, dtype=bool)
         multi = np.flatnonzero(k >= 2)
         if not common and multi.size:
-            est = _ESTIMATORS[method]
-            t, tse, ok, extra = est(Y[:, multi], V[:, multi], M[:, multi], kf[multi], con)
+            if estimate is None:
+                est = _ESTIMATORS[method]
+                t, tse, ok, extra = est(Y[:, multi], V[:, multi], M[:, multi], kf[multi],
+                                        con)
+                extra = {int(multi[i]): text for i, text in extra.items()}
+            else:
+                t, tse, ok, extra = (estimate[0][multi], estimate[1][multi],
+                                     estimate[2][multi], estimate[3])
             tau2[multi] = t
             tau2_se[multi] = tse
             converged[multi] = ok
             for i, text in extra.items():
-                row_notes.setdefault(int(multi[i]), []).append(text)
+                row_notes.setdefault(int(i), []).append(text)
             if method in _TAU2_TOLERANCE:
                 setting, search = _TAU2_TOLERANCE[method]
                 loose = _loose(tau2, con[setting], vt) & converged

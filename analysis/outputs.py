@@ -706,7 +706,7 @@ def _rows(columns: dict, names: list, start: int, stop: int, neutralise: bool) -
 
 
 def csv_chunks(frame, *, chunk_rows: int = 32768, neutralise: bool = True,
-               threads: int = 1) -> Iterator[bytes]:
+               threads: int = 1, header: bool = True) -> Iterator[bytes]:
     """The CSV text of ``frame`` (UTF-8 bytes), in chunks of rows, header first.
 
     ``frame`` is a DataFrame, or a dict of column name to a numpy array, a pandas
@@ -717,8 +717,9 @@ def csv_chunks(frame, *, chunk_rows: int = 32768, neutralise: bool = True,
     text as an empty cell, and text quoted (inner quotes doubled) only when it holds a
     comma, a quote or a line break; lines end in ``"\n"``. Text cells go through
     :func:`neutralise_cell` first unless ``neutralise`` is False. The header is written
-    as given. With ``threads`` > 1, chunks are formatted on that many threads (numpy
-    and pyarrow release the interpreter lock), still yielded in order.
+    as given (``header`` False leaves it out). With ``threads`` > 1, chunks are
+    formatted on that many threads (numpy and pyarrow release the interpreter lock),
+    still yielded in order.
     """
     import pyarrow as pa
 
@@ -730,7 +731,8 @@ def csv_chunks(frame, *, chunk_rows: int = 32768, neutralise: bool = True,
     else:
         columns = dict(frame)
     names = list(columns)
-    yield (",".join(_header_cell(c) for c in names) + "\n").encode("utf-8")
+    if header:
+        yield (",".join(_header_cell(c) for c in names) + "\n").encode("utf-8")
     lengths = {len(c) for c in columns.values() if not (c is None or isinstance(c, str))}
     if len(lengths) > 1:
         raise ValueError(f"csv_chunks: columns differ in length {sorted(lengths)}")

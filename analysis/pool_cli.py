@@ -324,15 +324,18 @@ def _python_records(path: str, name: str, needed: list[str], raw: dict[str, str]
 
 
 def _has_quotes(path: str) -> bool:
-    """Whether the file holds a double quote (then a cell may span lines)."""
-    import mmap
+    """Whether the file holds a double quote (then a cell may span lines).
 
-    with open(path, "rb") as handle:
-        try:
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                return view.find(b'"') >= 0
-        except ValueError:  # an empty file cannot be mapped
-            return False
+    Read through one reused buffer (mapping the file would count it all as memory).
+    """
+    buffer = bytearray(1 << 22)
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            size = handle.readinto(buffer)
+            if not size:
+                return False
+            if buffer.find(b'"', 0, size) >= 0:
+                return True
 
 
 def _arrow_read(path: str, raw_names: dict[str, str], types: dict[str, Any],
@@ -355,10 +358,11 @@ def _arrow_read(path: str, raw_names: dict[str, str], types: dict[str, Any],
         parse_options=pacsv.ParseOptions(newlines_in_values=quotes, ignore_empty_lines=True),
         convert_options=convert)
     out = {}
-    for c in types:
+    for c in types:  # one column at a time, each released as soon as it is contiguous
         column = table.column(raw_names[c])
         out[c] = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    del table
+        table = table.drop_columns([raw_names[c]])
+        del column
     return out
 
 
@@ -629,88 +633,124 @@ class Pooled:
     labels: Any  # pyarrow string array of --by values, or None
 
 
-def pool_input(data: Input, method: str, knha: bool, control: dict | None,
-               threads: int = THREADS) -> Pooled:
-    """Pool each group of ``data`` (blocks of groups on ``threads`` threads)."""
-    from analysis.pooling import pool_arrays
+@dataclass
+class _Task:
+    """Groups g0..g1-1, whose rows are r0..r1-1 of the rows sorted by group."""
 
-    codes, labels = data.codes, data.labels
-    m = 1 if labels is None else len(labels)
+    g0: int
+    g1: int
+    r0: int
+    r1: int
+
+
+def _plan(data: Input):
+    """Rows sorted by group (None if they already are) and the tasks, in group order."""
+    codes = data.codes
+    m = 1 if data.labels is None else len(data.labels)
+    order = None
     if codes.size > 1 and not (codes[1:] >= codes[:-1]).all():
         order = np.argsort(codes, kind="stable")
-    else:
-        order = None
     sorted_codes = codes if order is None else codes[order]
+    firsts = np.arange(0, m, GROUPS_PER_TASK)
+    lasts = np.append(firsts[1:], m)
+    r0 = np.searchsorted(sorted_codes, firsts)
+    r1 = np.searchsorted(sorted_codes, lasts)
+    tasks = [_Task(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(firsts, lasts, r0, r1)]
+    return order, sorted_codes, tasks
+
+
+def _run_tasks(data: Input, method: str, knha: bool, control: dict | None, work,
+               threads: int | None = None):
+    """``work(task, result)`` for each task, in order; pooling and work run on threads.
+
+    At most ``threads`` + 1 tasks are in flight, so memory stays bounded.
+    """
+    from analysis.pooling import pool_arrays
+
+    threads = THREADS if threads is None else threads
+    order, sorted_codes, tasks = _plan(data)
     yi = data.yi if order is None else data.yi[order]
     vi = data.vi if order is None else data.vi[order]
-    bounds = np.searchsorted(sorted_codes, np.arange(0, m + GROUPS_PER_TASK, GROUPS_PER_TASK))
-    tasks = []
-    for t in range(len(bounds) - 1):
-        g0 = t * GROUPS_PER_TASK
-        if g0 >= m:
-            break
-        r0, r1 = bounds[t], bounds[t + 1]
-        tasks.append((g0, r0, r1))
 
-    def fit(task):
-        g0, r0, r1 = task
-        return pool_arrays(yi[r0:r1], vi[r0:r1], sorted_codes[r0:r1] - g0, method=method,
-                           knha=knha, control=control)
+    def job(task: _Task):
+        res = pool_arrays(yi[task.r0:task.r1], vi[task.r0:task.r1],
+                          sorted_codes[task.r0:task.r1] - task.g0, method=method, knha=knha,
+                          control=control)
+        return work(task, res)
 
-    if threads > 1 and len(tasks) > 1:
-        with ThreadPoolExecutor(max_workers=threads) as executor:
-            results = list(executor.map(fit, tasks))
-    else:
-        results = [fit(task) for task in tasks]
+    if threads <= 1 or len(tasks) < 2:
+        for task in tasks:
+            yield task, job(task)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as executor:
+        pending = []
+        for task in tasks:
+            pending.append((task, executor.submit(job, task)))
+            if len(pending) > threads:
+                done_task, future = pending.pop(0)
+                yield done_task, future.result()
+        for done_task, future in pending:
+            yield done_task, future.result()
+
+
+def _merge_issues(collected: dict, task: _Task, issues) -> None:
+    for what, idx, advice in issues:
+        collected.setdefault((what, advice), []).append(idx + task.g0)
+
+
+def pool_input(data: Input, method: str, knha: bool, control: dict | None,
+               threads: int | None = None) -> Pooled:
+    """Pool each group of ``data``: every result kept (for the JSON output)."""
+    order, _, _ = _plan(data)
+    m = 1 if data.labels is None else len(data.labels)
     columns: dict[str, np.ndarray] = {}
-    weights = np.empty(len(yi))
+    weights = np.empty(len(data.yi))
     notes: dict[int, list[str]] = {}
     issues: dict[tuple[str, str], list[np.ndarray]] = {}
-    for (g0, r0, r1), res in zip(tasks, results):
-        size = res.columns["k"].size
-        for key, values in res.columns.items():
-            if key == "group":
-                continue
+    for task, res in _run_tasks(data, method, knha, control, lambda t, r: r, threads):
+        for key in _RESULT_FIELDS:
+            values = res.columns[key]
             if key not in columns:
                 columns[key] = np.empty(m, dtype=values.dtype)
-            columns[key][g0:g0 + size] = values
-        weights[r0:r1] = res.weights
+            columns[key][task.g0:task.g1] = values
+        weights[task.r0:task.r1] = res.weights
         for i, texts in res.notes.items():
-            notes[g0 + i] = texts
-        for what, idx, advice in res.issues:
-            issues.setdefault((what, advice), []).append(idx + g0)
+            notes[task.g0 + i] = texts
+        _merge_issues(issues, task, res.issues)
     if order is not None:
         unsorted = np.empty_like(weights)
         unsorted[order] = weights
         weights = unsorted
     return Pooled(columns=columns, weights=weights, notes=notes,
                   issues=[(w, np.concatenate(i), a) for (w, a), i in issues.items()],
-                  codes=codes, labels=labels)
+                  codes=data.codes, labels=data.labels)
 
 
-def _label_text(pooled: Pooled, idx: np.ndarray, by: str | None, limit: int = 20) -> str:
-    if pooled.labels is None:
+_RESULT_FIELDS = ("k", "estimate", "se", "ci_lb", "ci_ub", "pval", "tau2", "i2", "h2", "q",
+                  "q_pval", "pi_lb", "pi_ub", "converged")
+
+
+def _label_text(labels, idx: np.ndarray, by: str | None, limit: int = 20) -> str:
+    """" for --by COL = 'a', 'b' and N more" naming groups ``idx`` ("" without --by)."""
+    if labels is None:
         return ""
-    import pyarrow as pa
-
-    shown = pooled.labels.take(_arrow_numbers(idx[:limit].astype(np.int64))).to_pylist()
+    shown = labels.take(_arrow_numbers(np.asarray(idx[:limit], dtype=np.int64))).to_pylist()
     more = f" and {idx.size - limit} more" if idx.size > limit else ""
     return f" for --by {by} = {', '.join(repr(s) for s in shown)}{more}"
 
 
-def _nonfinite_problems(name: str, pooled: Pooled, by: str | None, method: str) -> list[str]:
+def _nonfinite_problems(name: str, columns, labels, by: str | None, method: str) -> list[str]:
     """Result fields that came out non-finite although the meta-analysis converged."""
-    col = pooled.columns
-    converged = col["converged"]
-    multi = col["k"] >= 2
+    converged = columns["converged"]
+    multi = columns["k"] >= 2
     checks = [(f, converged) for f in ALWAYS_FINITE]
     checks += [(f, converged & multi) for f in FINITE_IF_K2]
     if method != "FE":
         checks += [(f, converged & multi) for f in ("pi_lb", "pi_ub")]
     problems = []
-    zero_se = col["se"] == 0
+    zero_se = columns["se"] == 0
     for field, where in checks:
-        bad = where & ~np.isfinite(col[field])
+        bad = where & ~np.isfinite(columns[field])
         for reason, rows in (
                 ("the SE is 0 (Hartung-Knapp with effects that agree exactly), so the test "
                  "is undefined", bad & zero_se),
@@ -718,7 +758,7 @@ def _nonfinite_problems(name: str, pooled: Pooled, by: str | None, method: str) 
             idx = np.flatnonzero(rows)
             if idx.size:
                 problems.append(f"{name}: {field} is not a finite number"
-                                f"{_label_text(pooled, idx, by)} although the fit converged: "
+                                f"{_label_text(labels, idx, by)} although the fit converged: "
                                 f"{reason}")
     return problems
 
@@ -726,39 +766,33 @@ def _nonfinite_problems(name: str, pooled: Pooled, by: str | None, method: str) 
 # --------------------------------------------------------------------------- output
 
 
-def _notes_array(pooled: Pooled, m: int):
-    import pyarrow as pa
-
-    if not pooled.notes:
-        return None
-    groups = np.fromiter(pooled.notes, dtype=np.int64, count=len(pooled.notes))
-    texts = ["; ".join(t) for t in pooled.notes.values()]
-    index = np.full(m, -1, dtype=np.int64)
-    index[groups] = np.arange(groups.size)
-    positions = np.where(index < 0, 0, index)
-    taken = _arrow_strings(texts).take(_arrow_numbers(positions))
+def _notes_array(notes: dict[int, list[str]], m: int):
     import pyarrow.compute as pc
 
+    if not notes:
+        return None
+    groups = np.fromiter(notes, dtype=np.int64, count=len(notes))
+    texts = ["; ".join(t) for t in notes.values()]
+    index = np.full(m, -1, dtype=np.int64)
+    index[groups] = np.arange(groups.size)
+    taken = _arrow_strings(texts).take(_arrow_numbers(np.where(index < 0, 0, index)))
     return pc.if_else(_arrow_bools(index >= 0), taken, _arrow_text(None))
 
 
-def _csv_columns(pooled: Pooled, measure: str | None, method: str, knha: bool):
-    import pyarrow as pa
-
-    col = pooled.columns
-    m = col["k"].size
+def _csv_columns(columns, notes, labels, measure: str | None, method: str, knha: bool):
+    """The CSV's columns for groups with results ``columns`` (labels: --by values or None)."""
+    m = columns["k"].size
     out: dict[str, Any] = {}
-    if pooled.labels is not None:
-        out["by"] = pooled.labels
-    out["k"] = col["k"]
+    if labels is not None:
+        out["by"] = labels
+    out["k"] = columns["k"]
     out["measure"] = measure
     out["method"] = method
     out["knha"] = "True" if knha else "False"
     for field in SUMMARY_FIELDS[4:-2]:
-        out[field] = col[field]
-    out["converged"] = col["converged"]
-    notes = _notes_array(pooled, m)
-    out["notes"] = notes
+        out[field] = columns[field]
+    out["converged"] = columns["converged"]
+    out["notes"] = _notes_array(notes, m)
     return out
 
 
@@ -806,8 +840,13 @@ def render_json(data: Input, pooled: Pooled, measure, method, knha) -> str:
 
 
 def _write(chunks, output: str | None) -> None:
-    """Write byte chunks to standard output or, atomically, to ``output``."""
+    """Write byte chunks to standard output or, atomically, to ``output``.
+
+    Standard output gets nothing until every chunk is made (an error on the way
+    leaves it empty); a file is written as the chunks come and appears only whole.
+    """
     if output is None:
+        chunks = list(chunks)
         stream = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
         for chunk in chunks:
             if stream is None:
@@ -873,27 +912,62 @@ def _run(args: argparse.Namespace) -> int:
     control = _control_dict(args.control)
     name = Path(args.input).name
     data = read_input(args.input, args.measure, args.by, args.allow_repeated_studies)
-    pooled = pool_input(data, args.method, args.knha, control)
-    problems = _nonfinite_problems(name, pooled, args.by, args.method)
-    if problems:
-        raise InputProblems(problems)
-    for what, idx, advice in pooled.issues:
-        print(f"warning: {what}{_label_text(pooled, idx, args.by)}{advice}", file=sys.stderr)
-
+    issues: list = []
     if args.format == "csv":
-        from analysis.outputs import csv_chunks
-
-        chunks = csv_chunks(_csv_columns(pooled, data.measure, args.method, args.knha),
-                            threads=THREADS)
+        chunks = _csv_output(name, data, args, control, issues)
     else:
+        pooled = pool_input(data, args.method, args.knha, control)
+        problems = _nonfinite_problems(name, pooled.columns, pooled.labels, args.by,
+                                       args.method)
+        if problems:
+            raise InputProblems(problems)
         chunks = [render_json(data, pooled, data.measure, args.method, args.knha)
                   .encode("utf-8")]
+        issues += pooled.issues
     try:
         _write(chunks, args.output)
     except OSError as exc:
         print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    for what, idx, advice in issues:
+        print(f"warning: {what}{_label_text(data.labels, idx, args.by)}{advice}",
+              file=sys.stderr)
     return 0
+
+
+def _csv_output(name: str, data: Input, args, control, issues: list):
+    """The CSV's chunks, pooling and formatting a block of meta-analyses at a time.
+
+    A generator, so memory stays bounded; after the last chunk ``issues`` holds the
+    convergence issues. Results that are not finite raise InputProblems once every
+    block has been pooled (so all are reported), before the output is complete.
+    """
+    from analysis.outputs import csv_chunks
+
+    labels = data.labels
+    fields = (("by",) if labels is not None else ()) + SUMMARY_FIELDS
+    yield (",".join(fields) + "\n").encode("utf-8")
+    collected: dict[tuple[str, str], list[np.ndarray]] = {}
+    problems: list[str] = []
+
+    def work(task: _Task, res):
+        part = None if labels is None else labels.slice(task.g0, task.g1 - task.g0)
+        found = _nonfinite_problems(name, res.columns, part, args.by, args.method)
+        if found:
+            return found, res.issues, b""
+        columns = _csv_columns(res.columns, res.notes, part, data.measure, args.method,
+                               args.knha)
+        return [], res.issues, b"".join(csv_chunks(columns, header=False))
+
+    for task, (found, task_issues, text) in _run_tasks(data, args.method, args.knha, control,
+                                                        work):
+        _merge_issues(collected, task, task_issues)
+        problems += found
+        if not problems:
+            yield text
+    if problems:
+        raise InputProblems(problems)
+    issues += [(w, np.concatenate(i), a) for (w, a), i in collected.items()]
 
 
 def main(argv: list[str]) -> int:

@@ -1146,7 +1146,7 @@ def pool_arrays(
             raise ValueError(f"codes must be integers, got dtype {c.dtype}")
         if labels is None:
             m = int(c.max()) + 1 if c.size else 0
-            names = np.arange(m, dtype=object)
+            names = np.arange(m)
         else:
             names = np.asarray(labels, dtype=object)
             if names.ndim != 1:

@@ -253,7 +253,6 @@ def _arrow_text(text: str | None) -> Any:
 
 def _neutralise_arrow(array):
     """:func:`neutralise_cell` on a pyarrow string array, vectorised."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     risky = pc.and_(pc.match_substring_regex(array, _PREFIX_PATTERN),
@@ -566,7 +565,6 @@ _NEEDS_QUOTES = '[,"\r\n]'
 
 def _quote_text(array):
     """CSV-escape a pyarrow string array: quote cells with a comma, quote or line break."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     needs = pc.fill_null(pc.match_substring_regex(array, _NEEDS_QUOTES),
@@ -687,7 +685,6 @@ def _header_cell(name) -> str:
 
 def _rows(columns: dict, names: list, start: int, stop: int, neutralise: bool) -> bytes:
     """CSV lines of rows start..stop-1 as bytes."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     cells = []
@@ -721,8 +718,6 @@ def csv_chunks(frame, *, chunk_rows: int = 32768, neutralise: bool = True,
     formatted on that many threads (numpy and pyarrow release the interpreter lock),
     still yielded in order.
     """
-    import pyarrow as pa
-
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(frame, pd.DataFrame):
         if frame.columns.duplicated().any():

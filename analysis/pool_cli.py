@@ -11,15 +11,27 @@ Every problem in the input is reported on its own line, naming the CSV line as t
 numbers it (the header is line 1; blank lines and the lines of a quoted cell that runs
 over several lines count), and the command exits with status 2; nothing is written then.
 Blank lines (empty or only spaces) are skipped wherever they are, as R's ``read.csv`` and
-pandas do. Accepted values: |yi| <= 1e12 and 1e-24 <= vi <= 1e24 (:data:`YI_LIMIT`,
-:data:`VI_LIMITS`), so every intermediate of the pooling (weights up to 1e24, their cubes
-up to 1e72, squared standardised residuals up to 4e48) stays far inside the range of
-double precision, and a meta-analysis that converges has finite results; one that does
-not is still an error, never an empty cell.
+pandas do. Refused, each with its own message: both ``yi,vi`` and the arm columns;
+``--measure`` with ``yi,vi``; a header that is one column holding ``;``, a tab or ``|``
+(another separator); a repeated column name; a quote that is never closed; a row with
+another number of cells than the header; a study name repeated within a meta-analysis
+(unless ``--allow-repeated-studies``); values outside |yi| <= 1e12 and 1e-24 <= vi <= 1e24
+(:data:`YI_LIMIT`, :data:`VI_LIMITS`), the limits that keep every intermediate of the
+pooling (weights up to 1e24, their cubes up to 1e72, squared standardised residuals up to
+4e48) far inside double precision. A result that still comes out non-finite for a
+meta-analysis that converged is an error too, not an empty cell. An unexpected failure
+prints one line and exits with status 1 (``--debug`` shows the traceback).
+
+A meta-analysis whose estimator does not converge is named by its ``--by`` value in a
+warning, and its row has ``converged`` False and the reason in ``notes`` (both also in
+the JSON). ``--control NAME=VALUE`` passes metafor's iteration settings to the engine.
+Text cells of the CSV are defused against spreadsheet formula injection
+(:func:`analysis.outputs.neutralise_cell`); the output file is written atomically.
 
 The command is fast on large files: the CSV is read with pyarrow, the meta-analyses are
-pooled in blocks on two threads, and the output is formatted column by column
-(:func:`analysis.outputs.csv_chunks`); pandas is not imported.
+pooled and formatted a block at a time on two threads (bounded memory), numbers are
+formatted column by column (:func:`analysis.outputs.csv_chunks`), and pandas is never
+imported. ``add_arguments`` and ``run`` mount the command in another argparse tree.
 """
 
 from __future__ import annotations
@@ -574,7 +586,6 @@ def _arm_problems(name, values, measure, line_of) -> list[str]:
 
 def _repeated_studies(name, study, codes, labels, by, line_of) -> list[str]:
     """A study name that appears twice in one meta-analysis, naming both lines."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     s_enc = pc.dictionary_encode(study)

@@ -1,7 +1,9 @@
 """Common-effect and random-effects pooling, vectorised over many meta-analyses.
 
 One engine, :func:`pool_batch`, fits any number of intercept-only meta-analyses at
-once; :func:`pool` is the same engine on one group. Every formula follows R's metafor
+once; :func:`pool` is the same engine on one group, and :func:`pool_arrays` the same for
+programs (integer group codes in, arrays out, convergence problems returned rather than
+warned, no pandas). :func:`check_control` checks iteration settings. Every formula follows R's metafor
 3.8 ``rma()`` (Viechtbauer 2010, J Stat Softw 36(3); the ``rma.uni`` help page and
 source), ``predict.rma`` and ``confint.rma.uni``, and is checked against them in
 ``tests/test_pooling_reference.py`` (reference output written by
@@ -156,7 +158,12 @@ Known divergences from metafor (each asserted in tests/test_pooling_reference.py
 Batch layout: groups are packed into padded arrays of shape (kmax, m) with a 0/1 mask
 (studies down the rows, meta-analyses across the columns), so every sum is a
 reduction over the first axis and all iterative estimators and root finders advance
-all meta-analyses together, dropping those that have converged.
+all meta-analyses together, dropping those that have converged. The groups are fitted
+a block at a time (about 65,000 rows), which keeps the arrays in the processor's cache;
+REML and ML first estimate tau2 block by block, deferring the few meta-analyses of each
+block that need more than 20 Fisher-scoring steps to one joint pass (they take exactly
+the steps they would have taken). Results do not depend on the blocks beyond the last
+bits of a sum (tests/test_pooling_arrays.py).
 """
 
 from __future__ import annotations

@@ -435,8 +435,29 @@ def _bools_of(array) -> np.ndarray:
 
 def read_input(path: str, measure: str | None, by: str | None,
                allow_repeated_studies: bool = False) -> Input:
-    """Read and validate INPUT; every problem found is raised in one :class:`InputProblems`."""
+    """Read and validate INPUT; every problem found is raised in one :class:`InputProblems`.
+
+    The file is read more than once (header, quotes, data, and the lines of any
+    problem), so a pipe such as /dev/stdin is first copied to a temporary file.
+    """
     name = Path(path).name
+    source = Path(path)
+    if source.exists() and not source.is_file() and not source.is_dir():
+        import tempfile
+
+        with _open(path, name) as handle, tempfile.NamedTemporaryFile(
+                prefix="pool-input-", suffix=".csv", delete=False) as copy:
+            while block := handle.read(1 << 22):
+                copy.write(block)
+        try:
+            return _read_input(copy.name, name, measure, by, allow_repeated_studies)
+        finally:
+            Path(copy.name).unlink(missing_ok=True)
+    return _read_input(path, name, measure, by, allow_repeated_studies)
+
+
+def _read_input(path: str, name: str, measure: str | None, by: str | None,
+                allow_repeated_studies: bool) -> Input:
     header_line, cells = _read_header(path, name)
     numeric, raw = _check_columns(name, header_line, cells, measure, by)
     labels = ["study"] + ([by] if by is not None and by != "study" else [])

@@ -585,3 +585,16 @@ def test_command_does_not_import_pandas(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_pipe_is_read_like_a_file(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = [sys.executable, "-m", "analysis", "pool", "/dev/stdin", "--format", "csv"]
+    done = subprocess.run(run, input="study,yi,vi\nA,0.1,0.01\n\nB,0.3,0.02\n",
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].startswith("2,,REML,False,")
+    done = subprocess.run(run, input="study,yi,vi\nA,0.1,0.01\n\nB,0.3,x\n",
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == "error: stdin line 4: column 'vi' is not a finite number (got 'x')\n"

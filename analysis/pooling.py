@@ -1394,7 +1394,8 @@ def _fit_block(y, v, k, *, method, knha, level, i2_method, pi_method, tau2_ci, c
         q = np.maximum(0.0, (WF * (Y - muF) ** 2).sum(axis=0))
         q_df = k - 1
         q_pval = special.chdtrc(np.maximum(kf - 1.0, 1.0), q)
-        i2_q = np.maximum(0.0, 100.0 * (q - q_df) / q)
+        with np.errstate(over="ignore"):  # Q ~ 1e-308 (identical effects): -inf, then 0
+            i2_q = np.maximum(0.0, 100.0 * (q - q_df) / q)
         h2_q = q / q_df
         if common or i2_method == "q":
             i2, h2 = i2_q, h2_q

@@ -922,8 +922,30 @@ def _control_dict(settings) -> dict | None:
     return control
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc's allocator to keep freed memory for reuse (no effect elsewhere).
+
+    By default each numpy temporary above 128 KiB is mapped from the system and given
+    back when freed, so the next one costs a page fault per 4 KiB; on a million
+    meta-analyses that was about a second of system time (measured with /usr/bin/time),
+    for about 20 MB more peak memory with this setting.
+    """
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 64 << 20)
+    mallopt(m_trim_threshold, 256 << 20)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``pool`` with parsed arguments (from a parser given :func:`add_arguments`)."""
+    _keep_freed_memory()
     try:
         return _run(args)
     except InputProblems as exc:

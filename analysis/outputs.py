@@ -654,6 +654,8 @@ def _cells(column, neutralise: bool):
         text = neutralise_cell(column) if neutralise else column
         return _arrow_text(_header_cell(text))
     if isinstance(column, (pa.Array, pa.ChunkedArray)):
+        if column.null_count == len(column):  # every cell empty
+            return _arrow_text(None)
         kind = column.type
         if pa.types.is_boolean(kind):
             column = np.asarray(column.to_pylist(), dtype=object)
@@ -685,6 +687,7 @@ def _header_cell(name) -> str:
 
 def _rows(columns: dict, names: list, start: int, stop: int, neutralise: bool) -> bytes:
     """CSV lines of rows start..stop-1 as bytes."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     cells = []
@@ -693,9 +696,15 @@ def _rows(columns: dict, names: list, start: int, stop: int, neutralise: bool) -
         if not (column is None or isinstance(column, str)):
             column = column.iloc[start:stop] if hasattr(column, "iloc") else column[start:stop]
         cells.append(_cells(column, neutralise))
+    # the line break joins the last column's cells, so one join makes whole lines
+    last = cells[-1]
+    if isinstance(last, pa.Scalar):
+        cells[-1] = _arrow_text((last.as_py() or "") + "\n")
+    else:
+        cells[-1] = pc.binary_join_element_wise(last, _arrow_text(""), _arrow_text("\n"),
+                                                null_handling="replace", null_replacement="")
     lines = pc.binary_join_element_wise(*cells, _arrow_text(","), null_handling="replace",
                                         null_replacement="")
-    lines = pc.binary_join_element_wise(lines, _arrow_text(""), _arrow_text("\n"))
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1,
                             offset=lines.offset * 4)
     data = lines.buffers()[2]

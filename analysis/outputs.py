@@ -685,8 +685,8 @@ def _header_cell(name) -> str:
     return text
 
 
-def _rows(columns: dict, names: list, start: int, stop: int, neutralise: bool) -> bytes:
-    """CSV lines of rows start..stop-1 as bytes."""
+def _rows(columns: dict, names: list, start: int, stop: int, neutralise: bool) -> memoryview:
+    """CSV lines of rows start..stop-1 (UTF-8, a view of pyarrow's buffer: no copy)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -708,12 +708,15 @@ def _rows(columns: dict, names: list, start: int, stop: int, neutralise: bool) -
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1,
                             offset=lines.offset * 4)
     data = lines.buffers()[2]
-    return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])).to_pybytes()
+    return memoryview(data.slice(int(offsets[0]), int(offsets[-1] - offsets[0])))
 
 
 def csv_chunks(frame, *, chunk_rows: int = 32768, neutralise: bool = True,
-               threads: int = 1, header: bool = True) -> Iterator[bytes]:
-    """The CSV text of ``frame`` (UTF-8 bytes), in chunks of rows, header first.
+               threads: int = 1, header: bool = True) -> Iterator[bytes | memoryview]:
+    """The CSV text of ``frame`` (UTF-8), in chunks of rows, header first.
+
+    Each chunk is bytes-like (a memoryview of pyarrow's buffer, so no copy is made):
+    write it to a binary file, or ``b"".join`` the chunks.
 
     ``frame`` is a DataFrame, or a dict of column name to a numpy array, a pandas
     Series, a pyarrow array, or a str or None (the same cell on every row). Cells

@@ -882,7 +882,7 @@ def _write(chunks, output: str | None) -> None:
         stream = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
         for chunk in chunks:
             if stream is None:
-                sys.stdout.write(chunk.decode("utf-8"))
+                sys.stdout.write(bytes(chunk).decode("utf-8"))
             else:
                 stream.write(chunk)
         if stream is not None:
@@ -1008,17 +1008,17 @@ def _csv_output(name: str, data: Input, args, control, issues: list):
         part = None if labels is None else labels.slice(task.g0, task.g1 - task.g0)
         found = _nonfinite_problems(name, res.columns, part, args.by, args.method)
         if found:
-            return found, res.issues, b""
+            return found, res.issues, []
         columns = _csv_columns(res.columns, res.notes, part, data.measure, args.method,
                                args.knha)
-        return [], res.issues, b"".join(csv_chunks(columns, header=False))
+        return [], res.issues, list(csv_chunks(columns, header=False))
 
     for task, (found, task_issues, text) in _run_tasks(data, args.method, args.knha, control,
                                                         work):
         _merge_issues(collected, task, task_issues)
         problems += found
         if not problems:
-            yield text
+            yield from text
     if problems:
         raise InputProblems(problems)
     issues += [(w, np.concatenate(i), a) for (w, a), i in collected.items()]

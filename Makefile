@@ -50,6 +50,7 @@ references:
 	Rscript tests/reference/grade_reference.R
 	Rscript tests/reference/teaching_reference.R
 	Rscript tests/reference/metafor_multiverse.R
+	Rscript tests/reference/metafor_control.R
 
 # JupyterLab chooses its own (inline) backend, so figures show as images.
 lab: install

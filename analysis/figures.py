@@ -395,8 +395,13 @@ def all_figures(tables, options: ModelOptions = DEFAULT_OPTIONS,
 
 
 def write_table(table: pd.DataFrame, path: Path) -> Path:
-    """CSV with a fixed float format, so regenerated files compare byte for byte."""
-    table.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+    """CSV with a fixed float format, so regenerated files compare byte for byte, and text
+    cells that a spreadsheet would run as a formula neutralised
+    (:func:`analysis.outputs.neutralise_frame`)."""
+    from analysis.outputs import neutralise_frame
+
+    neutralise_frame(table).to_csv(path, index=False, float_format="%.10g",
+                                   lineterminator="\n")
     return path
 
 

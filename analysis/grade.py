@@ -647,7 +647,10 @@ def write_sof_csv(sof: pd.DataFrame, tables_dir: str | Path,
     """Write ``tables_dir/name.csv`` (fixed float format, so regenerated files compare)."""
     path = Path(tables_dir) / f"{name}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _ordered(sof).to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+    from analysis.outputs import neutralise_frame
+
+    neutralise_frame(_ordered(sof)).to_csv(path, index=False, float_format="%.10g",
+                                           lineterminator="\n")
     return path
 
 

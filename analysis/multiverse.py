@@ -1393,7 +1393,7 @@ def run(args: argparse.Namespace) -> int:
     written)."""
     from analysis.data import DataValidationError, load_package
     from analysis.paths import data_dir
-    from analysis.pool_cli import render_csv, write_output
+    from analysis.outputs import csv_chunks, write_output
 
     try:
         grid = read_factors(args.factors)
@@ -1418,11 +1418,12 @@ def run(args: argparse.Namespace) -> int:
             _error(p)
         return 2
     if args.format == "csv":
-        text = render_csv(result.specifications)
+        content = csv_chunks(result.specifications)
     else:
-        text = json.dumps(result.report(), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+        content = json.dumps(result.report(), indent=1, allow_nan=False,
+                             ensure_ascii=False) + "\n"
     try:
-        write_output(text, args.output)
+        write_output(content, args.output)
     except OSError as exc:
         _error(f"cannot write {args.output}: {exc.strerror or exc}")
         return 2

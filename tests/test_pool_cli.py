@@ -14,10 +14,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from analysis.pool_cli import SUMMARY_FIELDS, main
+from analysis.pool_cli import METHODS, SUMMARY_FIELDS, main
+from analysis.pooling import ConvergenceWarning, pool_arrays
 
 REF = json.loads((Path(__file__).parent / "reference" / "metafor_escalc.json").read_text())
 ESCALC = {c["name"]: c for c in REF["escalc"]}
@@ -247,3 +252,349 @@ def test_csv_quotes_labels_and_leaves_nan_empty(tmp_path, capsys):
     single = rows[1]
     assert single["k"] == "1" and single["q_pval"] == ""  # undefined for one study
     assert float(single["estimate"]) == pytest.approx(0.2, rel=1e-14)
+
+
+# ----------------------------------------------------------------- input checks (located)
+
+
+def _bad(tmp_path, capsys, content, *extra, name="bad.csv"):
+    """Run on ``content``; return stderr lines, asserting exit 2, no output, no file."""
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    out_file = tmp_path / "out.csv"
+    code, out, err = _run([path, *extra, "--output", out_file], capsys)
+    assert code == 2, err
+    assert out == "" and "Traceback" not in err
+    assert not out_file.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.csv")]
+    lines = err.strip().splitlines()
+    assert all(line.startswith("error: ") for line in lines), lines
+    return lines
+
+
+ARMS = "study,m1i,sd1i,n1i,m2i,sd2i,n2i"
+
+
+def test_both_effect_sizes_and_arm_columns_are_refused(tmp_path, capsys):
+    lines = _bad(tmp_path, capsys, f"{ARMS},yi,vi\nA,1,1,10,0,1,10,1,0.2\n")
+    assert lines == ["error: bad.csv: has both 'yi,vi' and the arm columns "
+                     "'m1i,sd1i,n1i,m2i,sd2i,n2i': keep one set (drop columns 'yi,vi' to "
+                     "compute effect sizes from the arms, or drop the arm columns to pool yi "
+                     "and vi as given)"]
+
+
+@pytest.mark.parametrize("measure", ["MD", "SMD"])
+def test_measure_with_effect_sizes_is_refused(tmp_path, capsys, measure):
+    lines = _bad(tmp_path, capsys, "study,yi,vi\nA,0.1,0.01\n", "--measure", measure)
+    assert lines == [f"error: bad.csv: --measure {measure} computes effect sizes from arm "
+                     "columns, but the file gives 'yi,vi': drop --measure to pool yi and vi "
+                     "as given"]
+
+
+@pytest.mark.parametrize(("sep", "word"), [(";", "semicolons"), ("\t", "tabs"),
+                                           ("|", "vertical bars")])
+def test_wrong_delimiter_is_named(tmp_path, capsys, sep, word):
+    lines = _bad(tmp_path, capsys, sep.join(["study", "yi", "vi"]) + "\n"
+                 + sep.join(["A", "0,1", "0,01"]) + "\n")
+    assert len(lines) == 1
+    assert lines[0].startswith("error: bad.csv line 1: the header is a single column")
+    assert f"separated by {word}, not commas" in lines[0]
+
+
+def test_trailing_blank_lines_are_skipped(tmp_path, capsys):
+    clean = tmp_path / "clean.csv"
+    clean.write_text("study,yi,vi\nA,0.1,0.01\nB,0.3,0.02\nC,0.2,0.03\n")
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text(clean.read_text() + "\n\n  \n\r\n")
+    results = []
+    for path in (clean, trailing):
+        code, out, err = _run([path, "--format", "csv"], capsys)
+        assert code == 0 and err == ""
+        results.append(out)
+    assert results[0] == results[1]
+
+
+def test_blank_lines_inside_are_skipped_and_lines_keep_their_numbers(tmp_path, capsys):
+    content = ('study,yi,vi\n\nA,0.1,0.01\n\n\nB,"0.3",0.02\n'
+               'C,"two\nline label",0.03\nD,0.2,abc\n')
+    # D is on line 9: two blank lines, one more, and C's label spans lines 7-8
+    lines = _bad(tmp_path, capsys, content.replace(',"two\nline label",', ',0.4,'))
+    assert lines == ["error: bad.csv line 8: column 'vi' is not a finite number (got 'abc')"]
+    lines = _bad(tmp_path, capsys, "study,yi,vi\n\nA,0.1,0.01\n\n\n\"B\nb\",0.3,0.02\n"
+                 "C,0.4,0.03\nD,0.2,abc\n")
+    assert lines == ["error: bad.csv line 9: column 'vi' is not a finite number (got 'abc')"]
+
+
+def test_blank_lines_only_whitespace_take_the_slow_reader_and_still_work(tmp_path, capsys):
+    path = tmp_path / "spaces.csv"
+    path.write_text("study,yi,vi\nA,0.1,0.01\n   \nB,0.3,0.02\n \t \nC,0.2,abc\n")
+    code, _, err = _run([path], capsys)
+    assert code == 2
+    assert err.strip() == "error: spaces.csv line 6: column 'vi' is not a finite number " \
+                          "(got 'abc')"
+    path.write_text("study,yi,vi\nA,0.1,0.01\n   \nB,0.3,0.02\n")
+    code, out, err = _run([path, "--format", "csv"], capsys)
+    assert code == 0 and out.splitlines()[1].startswith("2,")
+
+
+@pytest.mark.parametrize(("content", "line"), [
+    ('study,yi,vi\nA,0.1,0.01\n"B,0.2,0.02\nC,0.3,0.03\n', 3),
+    ('study,yi,vi\nA,0.1,0.01\nB,0.2,0.02\n\nC,"0.3,0.03\n', 5),
+    ('study,"yi,vi\nA,0.1,0.01\n', 1),
+])
+def test_unclosed_quote_names_the_line_where_it_opens(tmp_path, capsys, content, line):
+    lines = _bad(tmp_path, capsys, content)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: bad.csv line {line}: a quote opened")
+    assert "never closed" in lines[0]
+
+
+def test_wrong_number_of_cells_is_located(tmp_path, capsys):
+    lines = _bad(tmp_path, capsys, "study,yi,vi\nA,0.1,0.01\nB,0.2\nC,0.3,0.03,9\n")
+    assert lines == ["error: bad.csv line 3: expected 3 cells as in the header, found 2",
+                     "error: bad.csv line 4: expected 3 cells as in the header, found 4"]
+
+
+def test_repeated_headers_are_rejected(tmp_path, capsys):
+    lines = _bad(tmp_path, capsys, "study,yi,vi,yi, vi\nA,0.1,0.01,0.2,0.02\n")
+    assert lines == [
+        "error: bad.csv line 1: column 'yi' appears 2 times (header cells 2, 4); give each "
+        "column its own name",
+        "error: bad.csv line 1: column 'vi' appears 2 times (header cells 3, 5); give each "
+        "column its own name"]
+
+
+def test_repeated_study_names_in_a_group_name_both_lines(tmp_path, capsys):
+    content = ("study,g,yi,vi\nA,x,0.1,0.01\nB,x,0.2,0.02\nA,y,0.3,0.03\n"
+               "B,y,0.1,0.01\n\nA,x,0.5,0.02\n")
+    lines = _bad(tmp_path, capsys, content, "--by", "g")
+    assert lines == ["error: bad.csv line 7: study 'A' appears again in --by g = 'x' (first on "
+                     "line 2); give each study its own name, or pass --allow-repeated-studies "
+                     "if they are different studies"]
+    lines = _bad(tmp_path, capsys, content)  # one meta-analysis: A and B both repeat
+    assert [line.split(":")[1] for line in lines] == [" bad.csv line 4", " bad.csv line 5",
+                                                      " bad.csv line 7"]
+    assert "study 'A' appears again (first on line 2)" in lines[0]
+    assert "(first on line 2)" in lines[2]
+
+
+def test_allow_repeated_studies(tmp_path, capsys):
+    path = tmp_path / "rep.csv"
+    path.write_text("study,yi,vi\nA,0.1,0.01\nA,0.3,0.02\nB,0.2,0.03\n")
+    code, out, err = _run([path, "--allow-repeated-studies"], capsys)
+    assert code == 0, err
+    assert [s["study"] for s in json.loads(out)["studies"]] == ["A", "A", "B"]
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("A,1e308,0.01", "line 2: yi = 1e+308 is outside the accepted range |yi| <= 1e12"),
+    ("A,-2e12,0.01", "line 2: yi = -2e+12 is outside the accepted range |yi| <= 1e12"),
+    ("A,0.1,1e-320", "line 2: vi = 9.99989e-321 is outside the accepted range "
+                     "1e-24 <= vi <= 1e24"),
+    ("A,0.1,2e24", "line 2: vi = 2e+24 is outside the accepted range 1e-24 <= vi <= 1e24"),
+    ("A,1e309,0.01", "line 2: column 'yi' is not a finite number (got '1e309')"),
+])
+def test_values_outside_the_limits_are_located(tmp_path, capsys, row, message):
+    lines = _bad(tmp_path, capsys, f"study,yi,vi\n{row}\nB,0.2,0.02\n")
+    assert lines == [f"error: bad.csv {message}"]
+
+
+def test_effect_sizes_computed_from_arms_are_checked_against_the_limits(tmp_path, capsys):
+    lines = _bad(tmp_path, capsys, f"{ARMS}\nA,3e12,1,10,0,1,10\nB,1,1e-13,10,0,1e-13,10\n",
+                 "--measure", "MD")
+    assert lines == [
+        "error: bad.csv line 2: the mean difference computed from this row: yi = 3e+12 is "
+        "outside the accepted range |yi| <= 1e12",
+        "error: bad.csv line 3: the mean difference computed from this row: vi = 2e-27 is "
+        "outside the accepted range 1e-24 <= vi <= 1e24"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), method=st.sampled_from(METHODS), knha=st.booleans())
+def test_every_accepted_input_gives_finite_results(data, method, knha):
+    """Effects and variances at the corners of the accepted box (synthetic)."""
+    k = data.draw(st.integers(1, 6))
+    yi = data.draw(st.lists(st.sampled_from([-1e12, 1e12, -3.7e11, 0.0, 2.5, 1e-12]),
+                            min_size=k, max_size=k))
+    vi = data.draw(st.lists(st.sampled_from([1e-24, 1e24, 5e23, 3e-12, 1.0]),
+                            min_size=k, max_size=k))
+    assume(not (knha and len(set(yi)) == 1 and k > 1))  # SE 0: the test is undefined
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = pool_arrays(yi, vi, method=method, knha=knha)
+    col = res.columns
+    if not col["converged"][0]:
+        return
+    fields = ["estimate", "se", "ci_lb", "ci_ub", "pval", "tau2"]
+    if k >= 2:
+        fields += ["i2", "h2", "q", "q_pval"] + (["pi_lb", "pi_ub"] if method != "FE" else [])
+    for f in fields:
+        assert np.isfinite(col[f][0]), (f, yi, vi)
+
+
+def test_non_finite_result_of_a_converged_group_is_an_error(tmp_path, capsys):
+    lines = _bad(tmp_path, capsys, "study,g,yi,vi\nA,x,0,0.01\nB,x,0,0.02\n"
+                 "C,y,0.1,0.01\nD,y,0.5,0.02\n", "--by", "g", "--knha")
+    assert lines == ["error: bad.csv: pval is not a finite number for --by g = 'x' although "
+                     "the fit converged: the SE is 0 (Hartung-Knapp with effects that agree "
+                     "exactly), so the test is undefined"]
+
+
+# ----------------------------------------------------------------- convergence in the output
+
+
+def test_non_converged_group_is_named_and_noted_in_the_csv(tmp_path, capsys):
+    path = tmp_path / "slow.csv"
+    path.write_text("study,g,yi,vi\nA,ok,0.1,0.02\nB,ok,0.1,0.03\nC,slow,0.5,0.04\n"
+                    "D,slow,0.2,0.01\nE,slow,1.3,0.06\n")
+    code, out, err = _run([path, "--by", "g", "--format", "csv", "--control", "maxiter=1"],
+                          capsys)
+    assert code == 0
+    assert err.strip() == ("warning: the REML estimator of tau2 did not converge for --by g = "
+                           "'slow'")
+    rows = {r["by"]: r for r in csv.DictReader(out.splitlines())}
+    assert rows["ok"]["converged"] == "True" and rows["ok"]["notes"] == ""
+    assert rows["slow"]["converged"] == "False"
+    assert rows["slow"]["notes"] == "REML estimator did not converge: no results"
+    assert rows["slow"]["estimate"] == "" and rows["slow"]["tau2"] == ""
+    code, out, _ = _run([path, "--by", "g", "--control", "maxiter=1"], capsys)
+    result = {r["by"]: r for r in json.loads(out)}
+    assert result["slow"]["converged"] is False and result["ok"]["converged"] is True
+    assert result["slow"]["notes"] == ["REML estimator did not converge: no results"]
+
+
+def test_control_settings_reach_the_engine(tmp_path, capsys):
+    """The rare-event case of metafor_control.R: --control tol gives metafor's tight PM."""
+    ref = json.loads((Path(__file__).parent / "reference" / "metafor_control.json").read_text())
+    ds = ref["datasets"]["rare_event_rd"]
+    tight = next(c for c in ref["cases"] if c["name"] == "rare_event_rd-PM-tight")
+    loose = next(c for c in ref["cases"] if c["name"] == "rare_event_rd-PM")
+    path = tmp_path / "rare.csv"
+    path.write_text("study,yi,vi\n" + "".join(f"S{i},{y!r},{v!r}\n" for i, (y, v) in
+                                              enumerate(zip(ds["yi"], ds["vi"]))))
+    code, out, err = _run([path, "--method", "PM"], capsys)
+    assert code == 0
+    assert json.loads(out)["tau2"] == pytest.approx(loose["result"]["tau2"], rel=1e-10)
+    assert "warning: the PM estimate of tau2 is below control 'tol'" in err
+    assert "lower 'tol'" in err
+    code, out, err = _run([path, "--method", "PM", "--control", "tol=1e-12"], capsys)
+    assert code == 0 and err == ""
+    assert json.loads(out)["tau2"] == pytest.approx(tight["result"]["tau2"], rel=1e-10)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("tol=-1", "error: --control: control 'tol' must be > 0, got -1.0"),
+    ("speed=3", "error: --control: unknown control setting(s) ['speed']"),
+    ("maxiter=2.5", "error: --control: control 'maxiter' must be a whole number >= 1"),
+])
+def test_bad_control_settings(tmp_path, capsys, setting, message):
+    path = _write_bcg_csv(tmp_path / "bcg.csv")
+    code, out, err = _run([path, "--control", setting], capsys)
+    assert code == 2 and out == "" and err.startswith(message)
+
+
+def test_control_needs_name_and_value(tmp_path, capsys):
+    path = _write_bcg_csv(tmp_path / "bcg.csv")
+    code, _, err = _run([path, "--control", "tol"], capsys)
+    assert code == 2 and "is not NAME=VALUE" in err
+
+
+def test_large_units_converge_through_the_command(tmp_path, capsys):
+    ref = json.loads((Path(__file__).parent / "reference" / "metafor_control.json").read_text())
+    metafor = next(c for c in ref["cases"] if c["name"] == "large_units-REML")["result"]["tau2"]
+    path = tmp_path / "big.csv"
+    y = [1.2e6, 3.4e6, 0.95e6, 4.1e6, 2.6e6]
+    v = [4e10, 9e10, 2.5e10, 1.6e11, 8e10]
+    rows = [f"S{i},fwd,{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(y, v))]
+    rows += [f"S{i},rev,{a!r},{b!r}\n" for i, (a, b) in enumerate(zip(y[::-1], v[::-1]))]
+    path.write_text("study,order,yi,vi\n" + "".join(rows))
+    code, out, err = _run([path, "--by", "order", "--format", "csv"], capsys)
+    assert code == 0 and err == ""
+    for row in csv.DictReader(out.splitlines()):
+        assert row["converged"] == "True"
+        assert float(row["tau2"]) == pytest.approx(metafor, rel=1e-13)
+
+
+# ----------------------------------------------------------------- CSV safety, errors, mounting
+
+
+def test_formula_labels_are_neutralised_in_the_csv(tmp_path, capsys):
+    path = tmp_path / "evil.csv"
+    path.write_text('study,g,yi,vi\nA,"=HYPERLINK(""http://x"",""y"")",0.1,0.01\n'
+                    'B,"=HYPERLINK(""http://x"",""y"")",0.2,0.02\nC,-5,0.3,0.03\n'
+                    'D,@x,0.3,0.03\n')
+    code, out, err = _run([path, "--by", "g", "--format", "csv"], capsys)
+    assert code == 0, err
+    assert [r["by"] for r in csv.DictReader(out.splitlines())] == [
+        "'=HYPERLINK(\"http://x\",\"y\")", "-5", "'@x"]
+    code, out, _ = _run([path, "--by", "g"], capsys)  # JSON keeps the labels as they are
+    assert json.loads(out)[0]["by"] == '=HYPERLINK("http://x","y")'
+
+
+def test_unexpected_error_is_one_line_unless_debug(tmp_path, capsys, monkeypatch):
+    import analysis.pool_cli as pool_cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(pool_cli, "pool_input", broken)
+    path = _write_bcg_csv(tmp_path / "bcg.csv")
+    out_file = tmp_path / "out.json"
+    code, out, err = _run([path, "--output", out_file], capsys)
+    assert code == 1 and out == "" and not out_file.exists()
+    assert err == ("error: unexpected RuntimeError: disk on fire (run with --debug for the "
+                   "traceback)\n")
+    code, _, err = _run([path, "--debug"], capsys)
+    assert code == 1 and "Traceback" in err and "disk on fire" in err
+
+
+def test_read_only_output_is_not_replaced(tmp_path, capsys):
+    path = _write_bcg_csv(tmp_path / "bcg.csv")
+    out_file = tmp_path / "out.json"
+    out_file.write_text("keep")
+    out_file.chmod(0o444)
+    try:
+        code, _, err = _run([path, "--output", out_file], capsys)
+        assert code == 2 and "read-only" in err and out_file.read_text() == "keep"
+    finally:
+        out_file.chmod(0o644)
+
+
+def test_pool_mounts_in_a_parent_parser(tmp_path, capsys):
+    import argparse
+
+    from analysis.pool_cli import add_arguments, run
+
+    parser = argparse.ArgumentParser(prog="python -m analysis")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_arguments(sub.add_parser("pool"))
+    path = _write_bcg_csv(tmp_path / "bcg.csv")
+    args = parser.parse_args(["pool", str(path), "--by", "alloc", "--format", "csv"])
+    assert run(args) == 0
+    out = capsys.readouterr().out
+    direct = _run([path, "--by", "alloc", "--format", "csv"], capsys)[1]
+    assert out == direct and len(out.splitlines()) == 4
+
+
+def test_command_does_not_import_pandas(tmp_path):
+    path = _write_bcg_csv(tmp_path / "bcg.csv")
+    code = ("import sys; from analysis.pool_cli import main; "
+            f"rc = main([{str(path)!r}, '--by', 'alloc', '--format', 'csv', '--output', "
+            f"{str(tmp_path / 'o.csv')!r}]); "
+            "assert rc == 0; assert 'pandas' not in sys.modules, 'pandas was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_pipe_is_read_like_a_file(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = [sys.executable, "-m", "analysis", "pool", "/dev/stdin", "--format", "csv"]
+    done = subprocess.run(run, input="study,yi,vi\nA,0.1,0.01\n\nB,0.3,0.02\n",
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].startswith("2,,REML,False,")
+    done = subprocess.run(run, input="study,yi,vi\nA,0.1,0.01\n\nB,0.3,x\n",
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == "error: stdin line 4: column 'vi' is not a finite number (got 'x')\n"

@@ -887,3 +887,23 @@ from analysis.risk_of_bias import RULES as _APPRAISAL_RULES  # noqa: E402
 from analysis.risk_of_bias import check_tables as _check_appraisal_tables  # noqa: E402
 
 RULES.update(_APPRAISAL_RULES)
+
+
+def add_arguments(parser):
+    """Add ``validate``'s arguments to ``parser`` (a subcommand's parser)."""
+    parser.add_argument("data_dir", nargs="?", default=None, metavar="DATA_DIR",
+                        help="the data package folder (default: data/, or $DEXA_MA_DATA)")
+    return parser
+
+
+def run(args) -> int:
+    """``python -m analysis validate``: 0 valid, 1 problems, 2 no package."""
+    import os
+
+    from analysis.paths import data_dir
+
+    chosen = args.data_dir
+    if chosen is None:  # shown as the reader would type it, where it is below here
+        default = data_dir().resolve()
+        chosen = os.path.relpath(default) if default.is_relative_to(Path.cwd()) else default
+    return validate_main([str(chosen)])

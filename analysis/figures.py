@@ -214,6 +214,20 @@ def md_forest_figure(tables, *, outcome_id: str = "maryland_foot_score",
     return FigureSpec(f"forest_md_{outcome_id}", fig, ma.to_frame())
 
 
+#: The meta-analysis behind each committed forest figure, by figure name.
+FOREST_ANALYSES = {
+    "forest_smd_end_of_treatment":
+        lambda tables, options=DEFAULT_OPTIONS: forest_analysis(
+            tables.effects, window="end_of_treatment", options=options)[0],
+    "forest_smd_about_one_month":
+        lambda tables, options=DEFAULT_OPTIONS: forest_analysis(
+            tables.effects, window="about_one_month", options=options)[0],
+    "forest_md_maryland_foot_score":
+        lambda tables, options=DEFAULT_OPTIONS: md_forest_analysis(
+            tables.effects, tables.outcomes, options=options)[0],
+}
+
+
 def catchup_figure(tables, options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpec:
     """The catch-up-at-one-month chart (panels A and B) and its numbers."""
     effects = tables.effects

@@ -133,9 +133,8 @@ def _collect(path, paths, seconds, error, written, failures, progress):
     return written, failures
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis reproduce",
-                                     description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``reproduce``'s arguments to ``parser`` (its own or a subcommand's)."""
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="data package folder")
     parser.add_argument("--figures", type=Path, default=FIGURES_DIR, help="figures folder")
     parser.add_argument("--tables", type=Path, default=TABLES_DIR, help="tables folder")
@@ -144,7 +143,22 @@ def main(argv: list[str] | None = None) -> int:
                              "project's README.md when --data is the project's data/)")
     parser.add_argument("--skip-notebooks", action="store_true",
                         help="write the figures only")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m analysis reproduce`` with its own parser; returns the exit status."""
+    parser = add_arguments(argparse.ArgumentParser(prog="python -m analysis reproduce",
+                                                   description=__doc__.splitlines()[0]))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``reproduce`` for parsed arguments; return the exit status."""
     if args.readme is None and Path(args.data).resolve() == DATA_DIR.resolve():
         args.readme = PROJECT_ROOT / "README.md"
 

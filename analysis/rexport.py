@@ -230,3 +230,48 @@ def parse_script_output(text: str):
             body.append(line)
     frame = pd.read_csv(io.StringIO("\n".join(body))) if body else pd.DataFrame()
     return frame, test
+
+
+# --------------------------------------------------------------------------- command
+
+
+def add_arguments(parser):
+    """Add ``export-r``'s arguments to ``parser`` (a subcommand's parser)."""
+    from analysis.figures import FOREST_ANALYSES
+    from analysis.paths import BUILD_DIR
+
+    parser.add_argument("figures", nargs="*", metavar="FIGURE",
+                        help=f"forest figures to export (default: all of "
+                             f"{', '.join(FOREST_ANALYSES)})")
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="data package (default: data/, or $DEXA_MA_DATA)")
+    parser.add_argument("--output-dir", default=str(BUILD_DIR / "r"), metavar="DIR",
+                        help="where to write <figure>.R (default: build/r)")
+    return parser
+
+
+def run(args) -> int:
+    """Write one R script per forest figure; 0 done, 2 an unknown figure name."""
+    import sys
+    from pathlib import Path
+
+    from analysis.data import load_package
+    from analysis.figures import FOREST_ANALYSES
+    from analysis.outputs import write_text_atomic
+    from analysis.trial_effects import review_tables
+
+    names = list(args.figures) or list(FOREST_ANALYSES)
+    unknown = [n for n in names if n not in FOREST_ANALYSES]
+    if unknown:
+        print(f"error: unknown figure(s) {', '.join(unknown)}; forest figures: "
+              f"{', '.join(FOREST_ANALYSES)}", file=sys.stderr)
+        return 2
+    tables = review_tables(load_package(args.data))
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        ma = FOREST_ANALYSES[name](tables)
+        path = write_text_atomic(ma.to_r(title=f"{name}: the numbers of figures/{name}.csv"),
+                                 out / f"{name}.R")
+        print(path)
+    return 0

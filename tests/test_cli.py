@@ -1,0 +1,91 @@
+"""The command line is one argparse tree (analysis.cli): every command is listed, each
+parses its own arguments, an unexpected error is one line (a traceback only with
+--debug), and a command loads only its own module."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_help_lists_every_command():
+    done = _run("--help")
+    assert done.returncode == 0
+    for name in cli.COMMANDS:
+        assert name in done.stdout
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_each_command_has_its_own_help(command, capsys):
+    assert cli.main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"python -m analysis {command}" in out and "usage:" in out
+
+
+def test_an_unknown_command_is_a_usage_error(capsys):
+    assert cli.main(["summarise"]) == 2
+    assert "invalid choice: 'summarise'" in capsys.readouterr().err
+
+
+def test_a_missing_command_is_a_usage_error(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import analysis.rexport
+
+    def boom(args):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(analysis.rexport, "run", boom)
+    assert cli.main(["export-r"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "error: export-r: RuntimeError: the disk is full (run with --debug for the traceback)"]
+    assert cli.main(["--debug", "export-r"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "the disk is full" in err
+
+
+def test_a_command_imports_only_its_own_module():
+    code = ("import sys; from analysis import cli; cli.build_parser(['pool', 'x.csv']); "
+            "print('pandas' in sys.modules, 'analysis.multiverse' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+def test_validate_runs_from_any_folder_on_the_projects_data(tmp_path):
+    done = _run("validate", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "valid data package" in done.stdout
+
+
+def test_export_r_writes_one_script_per_forest_figure(tmp_path):
+    from analysis.figures import FOREST_ANALYSES
+
+    done = _run("export-r", "--output-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    for name in FOREST_ANALYSES:
+        text = (tmp_path / f"{name}.R").read_text(encoding="utf-8")
+        assert "library(metafor)" in text and "rma(" in text
+
+
+def test_export_r_names_an_unknown_figure(tmp_path):
+    done = _run("export-r", "forest_of_everything", "--output-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert "unknown figure(s) forest_of_everything" in done.stderr
+    assert not list(tmp_path.iterdir())

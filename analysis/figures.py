@@ -383,29 +383,71 @@ def specification_curve_figure(result) -> FigureSpec:
     return FigureSpec("specification_curve", fig, table, notes=result.sentences())
 
 
+@dataclass
+class Results:
+    """What the committed figures and tables are drawn from, computed once: the review's
+    tables, the model options, the catch-up results, the summary of findings and (where
+    given) the multiverse."""
+
+    tables: object
+    options: ModelOptions = DEFAULT_OPTIONS
+    multiverse: object = None
+    catchup: object = None
+    sof: pd.DataFrame | None = None
+
+    def __post_init__(self):
+        from analysis.catchup import catchup_analysis
+        from analysis.grade import summary_of_findings_for
+
+        if self.catchup is None:
+            self.catchup = catchup_analysis(self.tables, method=self.options.method,
+                                            level=self.options.level)
+        if self.sof is None:
+            self.sof = summary_of_findings_for(self.tables, options=self.options)
+
+
+#: Every committed figure in reading order: (name, builder of its FigureSpec from Results).
+FIGURES: list[tuple[str, object]] = [
+    ("forest_smd_end_of_treatment",
+     lambda r: forest_figure(r.tables, window="end_of_treatment", options=r.options)),
+    ("forest_smd_about_one_month",
+     lambda r: forest_figure(r.tables, window="about_one_month", options=r.options)),
+    ("forest_md_maryland_foot_score", lambda r: md_forest_figure(r.tables, options=r.options)),
+    ("catchup_one_month", lambda r: catchup_figure(r.tables, options=r.options)),
+    ("catchup_inference", lambda r: catchup_inference_figure(r.catchup)),
+    ("equivalence_one_month", lambda r: equivalence_figure(r.catchup)),
+    ("threshold_missing_trials", lambda r: threshold_figure(r.catchup)),
+    ("risk_of_bias_traffic_light", lambda r: risk_of_bias_figures(r.tables)[0]),
+    ("risk_of_bias_summary", lambda r: risk_of_bias_figures(r.tables)[1]),
+    ("summary_of_findings", lambda r: summary_of_findings_figure(r.sof)),
+    ("effect_direction", lambda r: effect_direction_figure(r.tables)),
+    ("specification_curve", lambda r: specification_curve_figure(r.multiverse)),
+]
+
+
+def figure_names(results: Results) -> list[str]:
+    """The names of the figures ``results`` can draw (the specification curve needs the
+    multiverse)."""
+    return [name for name, _ in FIGURES
+            if name != "specification_curve" or results.multiverse is not None]
+
+
+def build_figure(name: str, results: Results) -> FigureSpec:
+    """One committed figure by name."""
+    builder = dict(FIGURES)[name]
+    spec = builder(results)
+    if spec.name != name:  # pragma: no cover - a registry entry that lies
+        raise RuntimeError(f"figure {name!r} built as {spec.name!r}")
+    return spec
+
+
 def all_figures(tables, options: ModelOptions = DEFAULT_OPTIONS,
                 multiverse=None) -> list[FigureSpec]:
     """Every figure of the review, in reading order; the specification curve where the
     multiverse (:func:`analysis.multiverse.multiverse`, built from the data package by
     the effects step) is given."""
-    from analysis.catchup import catchup_analysis
-    from analysis.grade import summary_of_findings_for
-
-    catchup = catchup_analysis(tables, method=options.method, level=options.level)
-    sof = summary_of_findings_for(tables, options=options)
-    return [
-        forest_figure(tables, window="end_of_treatment", options=options),
-        forest_figure(tables, window="about_one_month", options=options),
-        md_forest_figure(tables, options=options),
-        catchup_figure(tables, options=options),
-        catchup_inference_figure(catchup),
-        equivalence_figure(catchup),
-        threshold_figure(catchup),
-        *risk_of_bias_figures(tables),
-        summary_of_findings_figure(sof),
-        effect_direction_figure(tables),
-        *([specification_curve_figure(multiverse)] if multiverse is not None else []),
-    ]
+    results = Results(tables, options, multiverse)
+    return [build_figure(name, results) for name in figure_names(results)]
 
 
 def write_table(table: pd.DataFrame, path: Path) -> Path:
@@ -421,32 +463,37 @@ def write_table(table: pd.DataFrame, path: Path) -> Path:
 
 def write_review_tables(tables, out_dir: Path | str = "tables",
                         options: ModelOptions = DEFAULT_OPTIONS,
-                        multiverse=None) -> list[Path]:
+                        multiverse=None, results: Results | None = None) -> list[Path]:
     """Write the committed tables: the GRADE summary of findings (CSV and Markdown), the
     share of the early difference left at one month with its Fieller sets (CSV), and the
-    multiverse's summary and per-level counts where it is given (CSV)."""
-    from analysis.grade import summary_of_findings_for, write_sof_csv, write_sof_markdown
+    multiverse's summary and per-level counts where it is given (CSV). ``results``
+    (computed once by the caller) replaces ``tables``, ``options`` and ``multiverse``."""
+    from analysis.grade import write_sof_csv, write_sof_markdown
 
-    from analysis.catchup import catchup_analysis
-
-    sof = summary_of_findings_for(tables, options=options)
-    written = [write_sof_csv(sof, out_dir), write_sof_markdown(sof, out_dir)]
-    shares = catchup_analysis(tables, method=options.method, level=options.level).shares
-    written.append(write_table(shares, Path(out_dir) / "catchup_share_remaining.csv"))
-    if multiverse is not None:
-        written.append(write_table(multiverse.summary(), Path(out_dir) / "multiverse_summary.csv"))
-        written.append(write_table(multiverse.by_level(),
-                                   Path(out_dir) / "multiverse_by_level.csv"))
+    r = results if results is not None else Results(tables, options, multiverse)
+    out_dir = Path(out_dir)
+    written = [write_sof_csv(r.sof, out_dir), write_sof_markdown(r.sof, out_dir)]
+    written.append(write_table(r.catchup.shares, out_dir / "catchup_share_remaining.csv"))
+    if r.multiverse is not None:
+        written.append(write_table(r.multiverse.summary(), out_dir / "multiverse_summary.csv"))
+        written.append(write_table(r.multiverse.by_level(), out_dir / "multiverse_by_level.csv"))
     return written
+
+
+def write_figure(name: str, results: Results, out_dir: Path | str) -> list[Path]:
+    """Build one committed figure and write its PNG (300 dpi), SVG and CSV."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = build_figure(name, results)
+    return save_figure(spec.figure, out_dir / name) + [
+        write_table(spec.table, out_dir / f"{name}.csv")]
 
 
 def write_figures(tables, out_dir: Path | str = "figures",
                   options: ModelOptions = DEFAULT_OPTIONS, multiverse=None) -> list[Path]:
     """Build every figure and write PNG, SVG and the CSV of its numbers; return the paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    results = Results(tables, options, multiverse)
     written: list[Path] = []
-    for spec in all_figures(tables, options, multiverse=multiverse):
-        written += save_figure(spec.figure, out_dir / spec.name)
-        written.append(write_table(spec.table, out_dir / f"{spec.name}.csv"))
+    for name in figure_names(results):
+        written += write_figure(name, results, out_dir)
     return written

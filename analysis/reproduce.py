@@ -157,13 +157,43 @@ def main(argv: list[str] | None = None) -> int:
     return run(args)
 
 
+#: What the figure workers draw from; set before the worker processes are forked, so
+#: each inherits it instead of receiving a copy.
+_RESULTS = None
+
+
+def _figure_task(name: str, out_dir: Path) -> tuple[list[Path], float]:
+    """Draw and write one figure in a worker (from :data:`_RESULTS`)."""
+    from analysis.figures import write_figure
+
+    begin = time.perf_counter()
+    return write_figure(name, _RESULTS, out_dir), time.perf_counter() - begin
+
+
+def _pool(jobs: int):
+    """Worker processes, forked where the platform can (they inherit the results)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``reproduce`` for parsed arguments; return the exit status."""
+    """Run ``reproduce`` for parsed arguments; return the exit status.
+
+    Validates the data once, computes every result once, then draws the figures and
+    executes the notebooks side by side in worker processes (one per CPU; each notebook
+    in its own kernel). Progress lines keep the figures' and notebooks' order.
+    """
+    global _RESULTS
     if args.readme is None and Path(args.data).resolve() == DATA_DIR.resolve():
         args.readme = PROJECT_ROOT / "README.md"
 
     from analysis.data import DataValidationError, load_package
-    from analysis.figures import write_figures, write_review_tables
+    from analysis.figures import Results, figure_names, write_review_tables
+    from analysis.multiverse import multiverse
     from analysis.trial_effects import review_tables
 
     total = 3 if args.skip_notebooks else 4
@@ -175,47 +205,67 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         print("reproduce: stopped, the data package is invalid", file=sys.stderr)
         return 1
-    print(f"      ok ({time.perf_counter() - t:.1f} s)")
+    print(f"      ok ({time.perf_counter() - t:.1f} s)", flush=True)
 
-    t = _step(2, total, "computing effect sizes, pooling, drawing figures")
-    from analysis.multiverse import multiverse
-
+    t = _step(2, total, "computing effect sizes, pooling, catch-up, certainty, multiverse")
     tables = review_tables(pkg)
-    mv = multiverse(pkg)
-    written = write_figures(tables, args.figures, multiverse=mv)
-    written += write_review_tables(tables, args.tables, multiverse=mv)
+    _RESULTS = results = Results(tables, multiverse=multiverse(pkg))
+    written = write_review_tables(tables, args.tables, results=results)
     if args.readme is not None:
         from analysis.findings import findings_markdown, update_readme
 
-        if update_readme(args.readme, findings_markdown(tables, multiverse=mv)):
+        text = findings_markdown(tables, results=results.catchup, sof=results.sof,
+                                 multiverse=results.multiverse)
+        if update_readme(args.readme, text):
             written.append(args.readme)
-    print(f"      {len(written)} files ({time.perf_counter() - t:.1f} s)")
+    print(f"      {len(written)} tables ({time.perf_counter() - t:.1f} s)", flush=True)
 
-    t = _step(3, total, f"figures and tables written to {_shown(args.figures)}, "
-                        f"{_shown(args.tables)}")
-    for path in written:
-        print(f"      {_shown(path)}")
+    names = figure_names(results)
+    notebooks = [] if args.skip_notebooks else sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    nb_dir = BUILD_DIR / "notebooks"
+    nb_dir.mkdir(parents=True, exist_ok=True)
+    t = _step(3, total, f"drawing {len(names)} figures into {_shown(args.figures)}"
+              + (f" (the {len(notebooks)} notebooks start alongside)" if notebooks else ""))
+    failures: list[str] = []
+    jobs = os.cpu_count() or 1
+    # Two pools: a notebook's worker mostly waits while its kernel (another process)
+    # computes, so figures get workers of their own.
+    with _pool(jobs) as nb_pool, _pool(jobs) as pool:
+        nb_futures = [nb_pool.submit(_execute_one, p, nb_dir, 600, args.data)
+                      for p in notebooks]
+        fig_futures = [pool.submit(_figure_task, name, args.figures) for name in names]
+        for name, future in zip(names, fig_futures):
+            try:
+                paths, seconds = future.result()
+            except Exception as exc:  # name the figure; the others still run
+                failures.append(f"figure {name} failed: {type(exc).__name__}: {exc}")
+                print(f"      FAILED   {name}", flush=True)
+                continue
+            written += paths
+            print(f"      {name} ({seconds:.1f} s)", flush=True)
+        print(f"      {len(names)} figures -> {_shown(args.figures)} "
+              f"({time.perf_counter() - t:.1f} s)", flush=True)
+        if notebooks:
+            t = _step(4, total, "executing notebooks")
+            nb_written: list[Path] = []
+            for path, future in zip(notebooks, nb_futures):
+                nb_written, failures = _collect(path, *future.result(), nb_written, failures,
+                                                True)
+            written += nb_written
+    if failures:
+        print("\n".join(failures), file=sys.stderr)
+        print("reproduce: stopped, a figure or a notebook failed", file=sys.stderr)
+        return 1
+    if notebooks:
+        from analysis.teaching import TEACHING_NOTEBOOK, build_versions
 
-    if not args.skip_notebooks:
-        t = _step(4, total, "executing notebooks")
-        notebooks = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-        try:
-            nb_written = execute_notebooks(notebooks, BUILD_DIR / "notebooks",
-                                           data_dir=args.data)
-            from analysis.teaching import TEACHING_NOTEBOOK, build_versions
-
-            teaching = BUILD_DIR / "notebooks" / TEACHING_NOTEBOOK
-            if teaching.exists():
-                nb_written += build_versions(teaching, BUILD_DIR / "teaching")
-                print(f"      student and teacher versions -> "
-                      f"{_shown(BUILD_DIR / 'teaching')}", flush=True)
-        except RuntimeError as exc:
-            print(exc, file=sys.stderr)
-            print("reproduce: stopped, a notebook failed", file=sys.stderr)
-            return 1
-        written += nb_written
-        print(f"      {len(notebooks)} notebooks -> {_shown(BUILD_DIR / 'notebooks')} "
-              f"({time.perf_counter() - t:.1f} s)")
+        teaching = nb_dir / TEACHING_NOTEBOOK
+        if teaching.exists():
+            written += build_versions(teaching, BUILD_DIR / "teaching")
+            print(f"      student and teacher versions -> {_shown(BUILD_DIR / 'teaching')}",
+                  flush=True)
+        print(f"      {len(notebooks)} notebooks -> {_shown(nb_dir)} "
+              f"({time.perf_counter() - start:.1f} s since the start)", flush=True)
     print(f"reproduce: done, {len(written)} files written in "
           f"{time.perf_counter() - start:.1f} s")
     return 0

@@ -202,6 +202,10 @@ RULES = {
     "weeks-note-required": "weeks_note present when weeks_approximate is true",
     "scale-order": "scale_min <= scale_max",
     "n-analysed-le-randomised": "an arm's n_analysed <= n_randomised",
+    "arm-roles": "a trial with outcome rows has exactly one treatment arm and one control arm (the "
+                 "comparison the analysis makes; any other arm has role other)",
+    "primary-outcome": "a trial with outcome rows has exactly one primary outcome (two would enter the "
+                       "same pooled analysis as two trials)",
 }
 
 # Bound constraints translated to rule names: (column, constraint) -> rule. Bounds of
@@ -458,6 +462,26 @@ _CELL = re.compile(rf'(?:^|(?<=,))({_QUOTED_CELL}|[^",]*)')
 _LINE_BREAKS = re.compile(r"\r\n|\r|\n")
 
 
+def _quotes_well_placed(line: str) -> bool:
+    """True when every double quote on ``line`` opens a cell, closes it or is doubled inside
+    it, and the last quoted cell is closed (the same as ``_VALID_LINE.fullmatch``, faster).
+
+    Split at the quotes, the pieces alternate outside / inside: the text before the first
+    quote is empty or ends a cell (","), the text after the last is empty or starts one,
+    and text between a closing and an opening quote is empty (a doubled quote) or runs
+    from a comma to a comma.
+    """
+    parts = line.split('"')
+    if len(parts) == 1:
+        return True
+    if len(parts) % 2 == 0:
+        return False
+    first, last = parts[0], parts[-1]
+    if (first and first[-1] != ",") or (last and last[0] != ","):
+        return False
+    return all(not p or (p[0] == "," and p[-1] == ",") for p in parts[2:-1:2])
+
+
 def _split_quoted(line: str) -> list[str]:
     """The cells of one line that matches :data:`_VALID_LINE` (quotes removed, "" -> ")."""
     return [c[1:-1].replace('""', '"') if c.startswith('"') else c for c in _CELL.findall(line)]
@@ -553,19 +577,24 @@ def _read_csv(data_dir: Path, resource: dict, problems: _Problems) -> _Table:
     # with quotes must be a complete CSV record. The first line that is not is scanned
     # from there on character by character (every earlier line ended a record).
     quoted = [i for i, line in enumerate(lines) if '"' in line]
-    bad = next((i for i in quoted if i > 0 and _VALID_LINE.fullmatch(lines[i]) is None), None)
+    bad = next((i for i in quoted if i > 0 and not _quotes_well_placed(lines[i])), None)
     if bad is not None:
         _report_quotes(file, expected, "\n".join(lines[bad:]), bad, problems)
         return table
 
     n_before = len(problems)
     width = len(expected)
-    body = lines[1:]
-    del lines
-    try:  # every line is a whole record now, so the C reader sees one record per line
-        records = list(csv.reader(body, strict=True))
+    # every line is a whole record now: split the lines without quotes at the commas and
+    # give the others to the C reader, one record per line
+    records: list[list[str]] = [line.split(",") if line else [] for line in lines]
+    quoted = [i for i in quoted if i > 0]
+    try:
+        for i, cells in zip(quoted, csv.reader([lines[i] for i in quoted], strict=True)):
+            records[i] = cells
     except csv.Error:  # a cell beyond the csv module's field size limit
-        records = [_split_quoted(line) if line else [] for line in body]
+        for i in quoted:
+            records[i] = _split_quoted(lines[i])
+    del records[0], lines
     for i, cells in enumerate(records):
         if len(cells) == width:
             continue
@@ -575,7 +604,7 @@ def _read_csv(data_dir: Path, resource: dict, problems: _Problems) -> _Table:
             problems.append(Problem(
                 file, i + 2, None, "ragged-row",
                 f"{len(cells)} cells but the header has {width} (a missing or extra comma?)"))
-    for i in _edge_space_candidates(body):
+    for i in _edge_space_candidates(records):
         cells = records[i]
         if len(cells) != width:
             continue
@@ -585,23 +614,27 @@ def _read_csv(data_dir: Path, resource: dict, problems: _Problems) -> _Table:
                                         f"leading or trailing space in {_show(cell)}"))
     if len(problems) > n_before:
         return table
-    if records:
-        table.columns = {c: np.array(v, dtype=object) for c, v in zip(expected, zip(*records))}
-    else:
-        table.columns = {c: np.array([], dtype=object) for c in expected}
+    grid = np.empty((len(records), width), dtype=object)
+    grid[:] = records if records else grid
+    grid = np.ascontiguousarray(grid.T)
+    table.columns = dict(zip(expected, grid))
     table.header = expected
     table.ok = True
     return table
 
 
-def _edge_space_candidates(lines: list[str]) -> list[int]:
-    """Indices of lines where a cell may start or end with whitespace: a space at the
-    line's ends or next to a comma or a quote, or any other whitespace character (a
-    superset; the cells decide). Python calls every whitespace but the ASCII space
-    non-printable, so ``isprintable`` finds tabs, no-break spaces and the like."""
-    return [i for i, line in enumerate(lines)
-            if ", " in line or " ," in line or '" ' in line or ' "' in line
-            or line[:1] == " " or line[-1:] == " " or not line.isprintable()]
+def _edge_space_candidates(records: list[list[str]]) -> list[int]:
+    """Indices of records where a cell may start or end with whitespace (a superset; the
+    cells decide). The cells are joined with "|": a cell edge is then a record edge or next
+    to a "|", and Python calls every whitespace character but the ASCII space
+    non-printable, so ``isprintable`` catches tabs, no-break spaces and the like."""
+    found = []
+    for i, cells in enumerate(records):
+        joined = "|".join(cells)
+        if ("| " in joined or " |" in joined or joined[:1] == " " or joined[-1:] == " "
+                or not joined.isprintable()):
+            found.append(i)
+    return found
 
 
 def _report_quotes(file: str, expected: list[str], text: str, offset: int, problems: _Problems) -> None:
@@ -979,36 +1012,33 @@ def _lookup(keys: np.ndarray, mapping: dict, default=None) -> list:
     return [mapping.get(k, default) for k in keys]
 
 
-def _arm_sizes(tables: dict[str, _Table]) -> dict[str, tuple[int, float, float]]:
-    """(study, arm) key -> (index in arms.csv, n analysed, n randomised)."""
-    arms = tables.get("arms")
-    if arms is None or not arms.ok:
-        return {}
-    keys = _keys(arms, ["study_id", "arm_id"])
-    na, nr = arms.num("n_analysed"), arms.num("n_randomised")
-    return {k: (i, na[i], nr[i]) for i, k in enumerate(keys)}
+def _resolved_n(out: _Table, tables: dict[str, _Table]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each outcome row's group size as the analysis takes it: the row's n, else the arm's
+    n analysed, else its n randomised (:func:`analysis.trial_effects.resolve_group_size`).
 
-
-def _resolved_n(out: _Table, tables: dict[str, _Table]) -> tuple[np.ndarray, list[str]]:
-    """Each outcome row's group size as the analysis takes it (the row's n, else the arm's
-    n analysed, else its n randomised; :func:`analysis.trial_effects.resolve_group_size`)
-    and where it comes from, in words."""
+    Returns the sizes (NaN where none), which column gave each ("n", "n_analysed",
+    "n_randomised" or "") and the arm's row in arms.csv (-1 where not used).
+    """
     n = out.num("n").copy()
-    where = ["n" if np.isfinite(v) else "" for v in n]
-    sizes = _arm_sizes(tables)
-    if not sizes:
-        return n, where
-    arm_keys = _keys(out, ["study_id", "arm_id"])
-    for i in np.flatnonzero(~np.isfinite(n)):
-        hit = sizes.get(arm_keys[i])
-        if hit is None:
-            continue
-        j, na, nr = hit
-        if np.isfinite(na):
-            n[i], where[i] = na, f"the arm's n_analysed (arms.csv line {j + 2})"
-        elif np.isfinite(nr):
-            n[i], where[i] = nr, f"the arm's n_randomised (arms.csv line {j + 2})"
-    return n, where
+    source = np.where(np.isfinite(n), "n", "").astype(object)
+    arm_row = np.full(len(n), -1)
+    arms = tables.get("arms")
+    if arms is None or not arms.ok or arms.n_rows == 0:
+        return n, source, arm_row
+    index = pd.Index(_keys(arms, ["study_id", "arm_id"]))
+    if not index.is_unique:  # a duplicate arm is reported on its own; take its first row
+        index = index.drop_duplicates(keep="first")
+        positions = np.flatnonzero(~pd.Index(_keys(arms, ["study_id", "arm_id"])).duplicated(keep="first"))
+    else:
+        positions = np.arange(len(index))
+    found = index.get_indexer(_keys(out, ["study_id", "arm_id"]))
+    rows = np.where(found >= 0, positions[np.maximum(found, 0)], -1)
+    known = rows >= 0
+    for column in ("n_analysed", "n_randomised"):
+        values = np.where(known, arms.num(column)[np.where(known, rows, 0)], np.nan)
+        use = ~np.isfinite(n) & np.isfinite(values)
+        n[use], source[use], arm_row[use] = values[use], column, rows[use]
+    return n, source, arm_row
 
 
 def _decimals_of(value: float) -> int | None:
@@ -1091,22 +1121,30 @@ def _check_outcomes(tables: dict[str, _Table], problems: _Problems) -> None:
                 col = next(c for c in (x, f"{x}_status", f"{x}_source", f"{x}_note") if out.col(c)[i] != "")
                 problems.append(Problem(out.file, out.line(i), col, "applicability", first(int(i))))
 
-    n, n_where = _resolved_n(out, tables)
+    n, n_source, arm_row = _resolved_n(out, tables)
+
+    def of_arm(i: int) -> str:
+        return f"the arm's {n_source[i]} (arms.csv line {arm_row[i] + 2})"
+
     ev = out.num("events")
     with np.errstate(invalid="ignore"):
         over = ev > n
     problems.each(out, over, "events", "events-le-n",
-                  lambda i: (f"events {out.col('events')[i]} exceed n {out.col('n')[i]}" if n_where[i] == "n"
-                             else f"events {out.col('events')[i]} exceed n {n[i]:g}, {n_where[i]}; "
+                  lambda i: (f"events {out.col('events')[i]} exceed n {out.col('n')[i]}" if n_source[i] == "n"
+                             else f"events {out.col('events')[i]} exceed n {n[i]:g}, {of_arm(i)}; "
                                   f"give this row's n"))
     pct = out.num("percent")
+    reasons: dict[tuple[float, float], str | None] = {}
     for i in np.flatnonzero(np.isfinite(pct) & np.isfinite(n) & (n >= 1)):
-        reason = percent_count_problem(float(pct[i]), float(n[i]))
-        if reason:
-            source = "" if n_where[i] == "n" else f" (n from {n_where[i]}; give this row's n if the percentage has another denominator)"
-            problems.append(Problem(out.file, out.line(i), "percent", "percent-count", reason + source))
+        key = (float(pct[i]), float(n[i]))
+        if key not in reasons:
+            reasons[key] = percent_count_problem(*key)
+        if reasons[key]:
+            source = "" if n_source[i] == "n" else (f" (n from {of_arm(int(i))}; give this row's n if the "
+                                                    f"percentage has another denominator)")
+            problems.append(Problem(out.file, out.line(i), "percent", "percent-count", reasons[key] + source))
     with np.errstate(invalid="ignore"):
-        one = continuous & (out.num("n") < 2)
+        one = continuous & (out.num("n") >= 1) & (out.num("n") < 2)
     problems.each(out, one, "n", "n-for-sd",
                   lambda i: f"n = {out.col('n')[i]}: a continuous outcome needs n >= 2 (an SD needs two observations)")
     _check_ci(out, problems)
@@ -1117,33 +1155,41 @@ def _check_outcomes(tables: dict[str, _Table], problems: _Problems) -> None:
 
 
 def _check_timepoints_consistent(tables: dict[str, _Table], problems: _Problems) -> None:
+    """Every arm has a row at each trial x outcome x time point: the trial's arms in
+    arms.csv or, for a trial without arms there, every arm with rows for that outcome.
+    Counted per group with pandas; the words are built only for groups that fail."""
     out = tables["outcomes"]
     arms_table = tables.get("arms")
     study_arms: dict[str, list[str]] = {}
     if arms_table is not None and arms_table.ok:
-        for s, a in zip(arms_table.col("study_id"), arms_table.col("arm_id")):
-            study_arms.setdefault(s, []).append(a)
+        for s_, a_ in zip(arms_table.col("study_id"), arms_table.col("arm_id")):
+            study_arms.setdefault(s_, []).append(a_)
     study, outcome, tp, arm = (out.col(c) for c in ("study_id", "outcome_id", "timepoint_id", "arm_id"))
-    group = _keys(out, ["study_id", "outcome_id", "timepoint_id"])
-    so = _keys(out, ["study_id", "outcome_id"])
-    so_arms: dict[str, set] = {}
-    for k, a in zip(so, arm):
-        so_arms.setdefault(k, set()).add(a)
-    present: dict[str, set] = {}
-    first_row: dict[str, int] = {}
-    for i, (g, a) in enumerate(zip(group, arm)):
-        present.setdefault(g, set()).add(a)
-        first_row.setdefault(g, i)
-    for g, i in first_row.items():
-        s, o = study[i], outcome[i]
-        expected = study_arms.get(s) or sorted(so_arms[so[i]])
-        arms_here = present[g]
-        absent = [a for a in expected if a not in arms_here]
-        if absent:
-            problems.append(Problem(
-                out.file, out.line(i), "timepoint_id", "timepoints-consistent",
-                f"{s} / {o}: time point {tp[i]} has rows for {sorted(arms_here)} but none for "
-                f"arm(s) {absent}; every arm needs a row at every time point (values may be missing)"))
+    frame = pd.DataFrame({"g": _keys(out, ["study_id", "outcome_id", "timepoint_id"]),
+                          "so": _keys(out, ["study_id", "outcome_id"]), "arm": arm})
+    has_arms = _isin(study, study_arms)
+    listed = _isin(_keys(out, ["study_id", "arm_id"]),
+                   {_SEP.join((s_, a_)) for s_, arms_ in study_arms.items() for a_ in set(arms_)})
+    first = frame.drop_duplicates("g")
+    present = pd.concat([frame[has_arms & listed], frame[~has_arms]]).drop_duplicates(["g", "arm"]).groupby(
+        "g").size()
+    per_pair = frame[~has_arms].drop_duplicates(["so", "arm"]).groupby("so").size()
+    rows = first.index.to_numpy()
+    need = np.array([len(set(study_arms[study[i]])) if has_arms[i] else per_pair[first.at[i, "so"]]
+                     for i in rows])
+    have = present.reindex(first["g"]).fillna(0).to_numpy()
+    by_group = None
+    for i in rows[have < need]:
+        if by_group is None:
+            by_group = frame.groupby("g")["arm"].agg(set)
+            so_arms = frame.groupby("so")["arm"].agg(set)
+        arms_here = by_group[frame.at[i, "g"]]
+        expected = list(dict.fromkeys(study_arms.get(study[i]) or sorted(so_arms[frame.at[i, "so"]])))
+        absent = [a_ for a_ in expected if a_ not in arms_here]
+        problems.append(Problem(
+            out.file, out.line(i), "timepoint_id", "timepoints-consistent",
+            f"{study[i]} / {outcome[i]}: time point {tp[i]} has rows for {sorted(arms_here)} but none for "
+            f"arm(s) {absent}; every arm needs a row at every time point (values may be missing)"))
 
 
 def _check_between_group(table: _Table, problems: _Problems) -> None:
@@ -1201,10 +1247,62 @@ def _check_arms(tables: dict[str, _Table], problems: _Problems) -> None:
     has_continuous = _isin(table.col("study_id"), continuous_studies)
     for x in ("n_randomised", "n_analysed"):
         with np.errstate(invalid="ignore"):
-            one = has_continuous & (table.num(x) < 2)
+            one = has_continuous & (table.num(x) >= 1) & (table.num(x) < 2)
         problems.each(table, one, x, "n-for-sd",
                       lambda i, x=x: (f"{x} = {table.col(x)[i]}, but {table.col('study_id')[i]} has continuous "
                                       f"outcomes, which need n >= 2 per arm (an SD needs two observations)"))
+
+
+def _studies_with_outcome_rows(tables: dict[str, _Table]) -> set[str]:
+    out = tables.get("outcomes")
+    return set(out.col("study_id")) if out is not None and out.ok else set()
+
+
+def _check_arm_roles(tables: dict[str, _Table], problems: _Problems) -> None:
+    """One treatment and one control arm in every trial whose outcomes are compared."""
+    arms = tables["arms"]
+    with_rows = _studies_with_outcome_rows(tables)
+    by_study: dict[str, list[int]] = {}
+    for i, study in enumerate(arms.col("study_id")):
+        by_study.setdefault(study, []).append(i)
+    role = arms.col("role")
+    allowed = set(arms.fields["role"].get("constraints", {}).get("enum", ("treatment", "control", "other")))
+    for study, rows in by_study.items():
+        if study not in with_rows or any(role[i] not in allowed for i in rows):
+            continue  # a role that is not one of the allowed values is reported on its own
+        counts = {r: sum(role[i] == r for i in rows) for r in ("treatment", "control")}
+        if counts == {"treatment": 1, "control": 1}:
+            continue
+        lines = ", ".join(str(arms.line(i)) for i in rows)
+        problems.append(Problem(
+            arms.file, arms.line(rows[0]), "role", "arm-roles",
+            f"{study} has outcome rows but {counts['treatment']} treatment and {counts['control']} control "
+            f"arm(s) (lines {lines}); the analysis compares one treatment arm with one control arm: give any "
+            f"other arm the role other"))
+
+
+def _check_primary_outcomes(tables: dict[str, _Table], problems: _Problems) -> None:
+    """Exactly one primary outcome for every trial with outcome rows."""
+    defs = tables["outcome_definitions"]
+    with_rows = _studies_with_outcome_rows(tables)
+    primary: dict[str, list[int]] = {}
+    first_line: dict[str, int] = {}
+    for i, (study, role) in enumerate(zip(defs.col("study_id"), defs.col("review_role"))):
+        first_line.setdefault(study, i)
+        if role == "primary":
+            primary.setdefault(study, []).append(i)
+    for study in sorted(with_rows & set(first_line)):
+        rows = primary.get(study, [])
+        if not rows:
+            problems.append(Problem(
+                defs.file, defs.line(first_line[study]), "review_role", "primary-outcome",
+                f"{study} has outcome rows but no primary outcome: mark the one its forest plots show "
+                f"review_role primary (and say why in notes)"))
+        for i in rows[1:]:
+            problems.append(Problem(
+                defs.file, defs.line(i), "review_role", "primary-outcome",
+                f"{study} already has the primary outcome {defs.col('outcome_id')[rows[0]]} (line "
+                f"{defs.line(rows[0])}); a second one would enter the same pooled analysis as another trial"))
 
 
 def _check_studies(table: _Table, problems: _Problems) -> None:
@@ -1259,10 +1357,12 @@ def _validate(data_dir: Path) -> tuple[list[Problem], dict[str, _Table]]:
             _check_studies(table, problems)
         elif name == "arms":
             _check_arms(tables, problems)
+            _check_arm_roles(tables, problems)
         elif name == "timepoints":
             _check_timepoints(table, problems)
         elif name == "outcome_definitions":
             _check_outcome_definitions(table, problems)
+            _check_primary_outcomes(tables, problems)
         elif name == "outcomes":
             _check_outcomes(tables, problems)
         elif name == "between_group":

@@ -35,7 +35,7 @@ from analysis.data import (
 )
 from analysis import paths
 from analysis.paths import DATA_DIR
-from analysis.validation import bound_rule
+from analysis.validation import _VALID_LINE, _quotes_well_placed, _scan_quotes, bound_rule
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -485,6 +485,14 @@ def test_quote_scanner_accepts_every_line_csv_writes(row):
     assert _find_stray_quote(buf.getvalue().rstrip("\n")) is None
 
 
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet='ab ,"', max_size=14))
+def test_fast_quote_check_equals_the_scanner_and_the_pattern(line):
+    expected = _scan_quotes(line) == []
+    assert _quotes_well_placed(line) == expected
+    assert (_VALID_LINE.fullmatch(line) is not None) == expected
+
+
 @pytest.mark.parametrize("line, position", [('a,b"c,d', (3, 1)), ('"a"b,c', (3, 0)), ('a,"b', (2, 1)),
                                             ('a,"b""c",d', None), ('"a,b",c', None)])
 def test_quote_scanner_finds_stray_quotes(line, position):
@@ -551,6 +559,13 @@ NEW_RULE_CASES = [
     ("outcomes.csv", GUDEMAN_EOT_DEXA,
      dict(ci_lower="5", ci_lower_status="reported", ci_lower_source="x",
           ci_upper="5", ci_upper_status="reported", ci_upper_source="x"), "ci_upper", "ci-width"),
+    # the structure the comparison needs
+    ("arms.csv", dict(study_id="gudeman1997", arm_id="dexamethasone"), dict(role="control"), "role", "arm-roles"),
+    ("arms.csv", dict(study_id="osborne2006", arm_id="dexamethasone"), dict(role="other"), "role", "arm-roles"),
+    ("outcome_definitions.csv", dict(study_id="neeter2003", outcome_id="pain_walking"),
+     dict(review_role="primary"), "review_role", "primary-outcome"),
+    ("outcome_definitions.csv", dict(study_id="gudeman1997", outcome_id="maryland_foot_score"),
+     dict(review_role="secondary"), "review_role", "primary-outcome"),
 ]
 
 

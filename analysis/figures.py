@@ -170,11 +170,13 @@ def _markers(sel: pd.DataFrame) -> tuple[list[str], list[str]]:
 
 
 def forest_figure(pkg, effects: pd.DataFrame, *, window: str, measure: str = "SMD",
-                  choices: Choices = Choices()) -> FigureSpec:
-    """Forest plot of the review's primary outcome in one time window."""
+                  choices: Choices = Choices()) -> FigureSpec | None:
+    """Forest plot of the review's primary outcome in one time window (None: no trial in it)."""
     sel = effects[(effects["measure"] == measure) & (effects["window"] == window)
                   & (effects["review_role"] == "primary")]
     rows, summaries, sg_test, footnotes = forest_tables(sel, choices=choices)
+    if rows.empty:
+        return None
     direction = "higher_is_better"  # SMDs are oriented so that positive favours treatment
     left, right = favours_labels(direction)
     label = f"{'Std. mean' if measure == 'SMD' else 'Mean'} difference\n{choices.model_text()}"
@@ -212,13 +214,16 @@ def _forest_csv(rows, summaries, sg_test) -> pd.DataFrame:
 
 
 def md_forest_figure(pkg, effects: pd.DataFrame, *, outcome_id: str = "maryland_foot_score",
-                     choices: Choices = Choices()) -> FigureSpec:
+                     choices: Choices = Choices()) -> FigureSpec | None:
     """MD forest plot on one shared scale (the Maryland Foot Score), both windows as
-    subgroups; the Cochrane review's re-analysed WMD is in a footnote beside it."""
+    subgroups; the Cochrane review's re-analysed WMD is in a footnote beside it (None: no
+    trial has the outcome in either window)."""
     sel = effects[(effects["measure"] == "MD") & (effects["outcome_id"] == outcome_id)
                   & effects["window"].isin(WINDOW_LABELS)]
     rows, summaries, _, footnotes = forest_tables(
         sel, choices=choices, by="window", order=tuple(WINDOW_LABELS), labels=WINDOW_LABELS)
+    if rows.empty:
+        return None
     outcome = sel["outcome"].iloc[0]
     direction = sel["direction"].iloc[0]
     left, right = favours_labels(direction)
@@ -281,14 +286,16 @@ def _short_scope(scope: str) -> str:
 
 
 def all_figures(pkg, choices: Choices = Choices()) -> list[FigureSpec]:
-    """Every figure of the review, in reading order."""
+    """Every figure of the review, in reading order; a forest plot with no trial to show
+    (the data place none in its window) is left out."""
     effects = continuous_effects(pkg, smd_vtype=choices.smd_vtype, p_dist=choices.p_dist)
-    return [
+    specs = [
         forest_figure(pkg, effects, window="end_of_treatment", choices=choices),
         forest_figure(pkg, effects, window="about_one_month", choices=choices),
         md_forest_figure(pkg, effects, choices=choices),
         catchup_figure(pkg, effects, choices=choices),
     ]
+    return [s for s in specs if s is not None]
 
 
 def write_table(table: pd.DataFrame, path: Path) -> Path:

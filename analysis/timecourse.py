@@ -63,7 +63,9 @@ def arm_time_course(pkg, *, level: float = 0.95) -> pd.DataFrame:
             "mean": float(r["mean"]), "sd": float(r["sd"]), "n": n.value,
             "ci_lb": float(r["mean"] - half), "ci_ub": float(r["mean"] + half),
         })
-    return pd.DataFrame.from_records(records)
+    return pd.DataFrame.from_records(records, columns=[
+        "study_id", "study", "outcome", "arm", "role", "timepoint_id", "window", "weeks",
+        "weeks_approximate", "mean", "sd", "n", "ci_lb", "ci_ub"])
 
 
 def _arm_name(arm: pd.Series) -> str:

@@ -273,3 +273,20 @@ def test_a_printed_p_of_one_is_not_estimable_not_a_crash(tmp_path):
     effects = continuous_effects(load_package(target))
     row = effects[(effects["study_id"] == "nirschl2003") & (effects["timepoint_id"] == "day_2_after")]
     assert not row["estimable"].any() and row["reason"].str.contains("p = 1 gives no SE").all()
+
+
+def _rows(name: str, **match: str) -> list[int]:
+    return [i for i, r in enumerate(BASE[name][1]) if all(r[k] == v for k, v in match.items())]
+
+
+def test_a_window_without_trials_leaves_its_forest_plot_out(tmp_path):
+    # found by the search: Gudeman's time points moved out of both windows (a valid judgement)
+    target = _changed(tmp_path, [("timepoints", i, {"window": "later"}) for i in _rows("timepoints", study_id="gudeman1997")])
+    names = [name for name, w, h in run_pipeline(target)]
+    assert names == ["forest_smd_end_of_treatment", "forest_smd_about_one_month", "catchup_one_month"]
+
+
+def test_no_change_from_baseline_outcome_leaves_panel_a_empty_not_a_crash(tmp_path):
+    [i] = _rows("outcome_definitions", study_id="gudeman1997", outcome_id="maryland_foot_score")
+    target = _changed(tmp_path, [("outcome_definitions", i, {"kind": "final_value"})])
+    assert [name for name, w, h in run_pipeline(target)][-1] == "catchup_one_month"

@@ -430,12 +430,29 @@ class _Measure:
                 widest = max(widest, self._cache[key])
         return widest
 
+    def _pieces(self, word: str, max_width: float, **font) -> list[str]:
+        """``word`` cut into pieces no wider than ``max_width`` (most as wide as fits);
+        ``[word]`` when it fits whole."""
+        pieces = []
+        while word and self.width(word, **font) > max_width:
+            lo, hi = 1, len(word)  # longest prefix that fits, at least one character
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self.width(word[:mid], **font) <= max_width:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            pieces.append(word[:lo])
+            word = word[lo:]
+        return pieces + [word]
+
     def wrap(self, text: str, max_width: float, **font) -> str:
-        """Greedy word wrap to ``max_width`` inches (a word never breaks)."""
+        """Greedy word wrap to ``max_width`` inches; a word wider than a whole line (a long
+        DOI, an identifier) is broken between characters so that no line is wider."""
         out = []
         for paragraph in str(text).split("\n"):
             line = ""
-            for word in paragraph.split(" "):
+            for word in (p for w in paragraph.split(" ") for p in self._pieces(w, max_width, **font)):
                 trial = f"{line} {word}" if line else word
                 if line and self.width(trial, **font) > max_width:
                     out.append(line)

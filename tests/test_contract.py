@@ -290,3 +290,16 @@ def test_no_change_from_baseline_outcome_leaves_panel_a_empty_not_a_crash(tmp_pa
     [i] = _rows("outcome_definitions", study_id="gudeman1997", outcome_id="maryland_foot_score")
     target = _changed(tmp_path, [("outcome_definitions", i, {"kind": "final_value"})])
     assert [name for name, w, h in run_pipeline(target)][-1] == "catchup_one_month"
+
+
+def test_longest_allowed_texts_without_spaces_keep_figures_a_sane_size(tmp_path):
+    # found by probing the limits: a 2,000-character source without a space (printed in the
+    # MD forest plot's footnote) made it 160 inches wide; an 80-character one-word label, 18
+    [b] = _rows("between_group", study_id="gudeman1997", timepoint_id="end_of_treatment")
+    [s] = _rows("studies", study_id="gudeman1997")
+    [t] = _rows("timepoints", study_id="neeter2003", timepoint_id="year_1")
+    target = _changed(tmp_path, [("between_group", b, {"estimate_source": "S" * 2000}),
+                                 ("studies", s, {"label": "G" * 80}), ("timepoints", t, {"as_reported": "Y" * 80})])
+    for name, w, h in run_pipeline(target):
+        limit = 15.0 if name.startswith("forest") else MAX_INCHES
+        assert w < limit and h < MAX_INCHES, f"{name} is {w:.1f} x {h:.1f} inches"

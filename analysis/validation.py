@@ -237,7 +237,7 @@ _SUPPORTED_CONSTRAINTS = {
 _DEFAULT_TRUE = ["true", "True", "TRUE", "1"]
 _DEFAULT_FALSE = ["false", "False", "FALSE", "0"]
 _SMALLEST_MEASUREMENT = 1e-12
-_SEP = "\x1f"  # joins key columns; cannot occur in a cell that passed the CSV layer
+_SEP = "\x1f"  # joins key columns (ids match ^[a-z][a-z0-9_]*$, so valid keys cannot collide)
 
 
 def plausibility_rule(column: str, constraint: str) -> bool:
@@ -614,10 +614,10 @@ def _read_csv(data_dir: Path, resource: dict, problems: _Problems) -> _Table:
                                         f"leading or trailing space in {_show(cell)}"))
     if len(problems) > n_before:
         return table
-    grid = np.empty((len(records), width), dtype=object)
-    grid[:] = records if records else grid
-    grid = np.ascontiguousarray(grid.T)
-    table.columns = dict(zip(expected, grid))
+    grid = np.empty((len(records), width), dtype=object)  # one row per record, then per column
+    if records:
+        grid[:] = records
+    table.columns = dict(zip(expected, np.ascontiguousarray(grid.T)))
     table.header = expected
     table.ok = True
     return table
@@ -696,7 +696,7 @@ def _load_descriptor(path: Path, problems: _Problems) -> dict | None:
     return descriptor
 
 
-def _schema_problems(name: str, schema: dict) -> list[str]:
+def _schema_problems(schema: dict) -> list[str]:
     """What in a resource's schema this validator cannot check as described."""
     out: list[str] = []
     names = []
@@ -774,7 +774,7 @@ def _check_resources(descriptor: dict, problems: _Problems) -> dict[str, dict]:
             problems.append(Problem(DESCRIPTOR, None, None, "descriptor",
                                     f"resource {name!r} has no inline schema with fields"))
             continue
-        bad = _schema_problems(name, schema)
+        bad = _schema_problems(schema)
         if bad:
             for text in bad:
                 problems.append(Problem(DESCRIPTOR, None, None, "descriptor", f"resource {name!r}: {text}"))

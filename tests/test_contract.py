@@ -26,11 +26,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from analysis.data import LIMITS, STATUS_VALUES, load_package, validate_package  # noqa: E402
+from analysis.data import LIMITS, load_package, validate_package  # noqa: E402
 from analysis.figures import all_figures  # noqa: E402
 from analysis.trial_effects import binary_effects, continuous_effects  # noqa: E402
 
@@ -80,7 +79,7 @@ def _text(max_size: int) -> st.SearchStrategy[str]:
     return st.one_of(words, one_word)
 
 
-def _number(column: str, integer: bool) -> st.SearchStrategy[float]:
+def _number(column: str) -> st.SearchStrategy[float]:
     """Extreme but plausible values for ``column`` (inside its LIMITS and constraints)."""
     kind = _kind(column)
     if column == "percent":
@@ -143,7 +142,7 @@ def fill_value(draw):
     i = draw(st.integers(0, len(rows) - 1))
     x = draw(st.sampled_from(_applicable(name, rows[i])))
     integer = FIELDS[name][x]["type"] == "integer"
-    value = draw(_number(x, integer))
+    value = draw(_number(x))
     status = draw(st.sampled_from(["reported", "secondary", "inferred"]))
     return name, i, _filled(x, _as_text(value, integer), status)
 
@@ -164,7 +163,7 @@ def fill_comparison(draw):
             integer = FIELDS["outcomes"][x]["type"] == "integer"
             if x == "ci_upper":
                 continue
-            value = draw(_number(x, integer))
+            value = draw(_number(x))
             cells.update(_filled(x, _as_text(value, integer), "reported"))
             if x == "ci_lower":
                 width = draw(st.one_of(st.sampled_from([1e-9, 1.0, 10.0]), st.floats(1e-9, 1e12)))
@@ -185,7 +184,7 @@ def set_cell(draw):
     cons = spec.get("constraints", {})
     if spec["type"] in ("number", "integer"):
         integer = spec["type"] == "integer"
-        value = draw(st.one_of(_number(column, integer).map(lambda v: _as_text(v, integer)), st.just("")))
+        value = draw(st.one_of(_number(column).map(lambda v: _as_text(v, integer)), st.just("")))
     elif spec["type"] == "boolean":
         value = draw(st.sampled_from(["true", "false"]))
     elif "enum" in cons:

@@ -299,6 +299,22 @@ def test_timepoints_consistent_across_arms(data_dir):
     assert header == read_rows(DATA / "outcomes.csv")[0]
 
 
+def test_timepoints_consistent_for_a_trial_without_arms_rows(data_dir):
+    # without arms in arms.csv, the arms expected are those with rows for the outcome
+    rows = read_rows(data_dir / "arms.csv")
+    write_rows(data_dir / "arms.csv", [r for r in rows if r[0] != "gudeman1997"])
+    rows = read_rows(data_dir / "outcomes.csv")
+    drop = line_of(data_dir, "outcomes.csv", study_id="gudeman1997", arm_id="placebo", timepoint_id="one_month_after")
+    del rows[drop - 1]
+    write_rows(data_dir / "outcomes.csv", rows)
+    line = line_of(data_dir, "outcomes.csv", study_id="gudeman1997", arm_id="dexamethasone",
+                   timepoint_id="one_month_after")
+    problems = validate_package(data_dir)
+    assert_problem(problems, "outcomes.csv", line, "timepoint_id", "timepoints-consistent")
+    [p] = [p for p in problems if p.rule == "timepoints-consistent"]
+    assert "none for arm(s) ['placebo']" in p.message
+
+
 def test_every_problem_is_reported_not_only_the_first(data_dir):
     l1 = line_of(data_dir, "outcomes.csv", **GUDEMAN_EOT_DEXA)
     set_cells(data_dir, "outcomes.csv", l1, sd="-1", mean_source="")

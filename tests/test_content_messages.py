@@ -112,7 +112,9 @@ def test_the_allow_list_line_to_paste_makes_the_test_pass(filled, monkeypatch):
 def test_content_tests_read_dexa_ma_data(filled):
     data_dir, _ = filled
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
-                          "tests/test_data_content.py"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          "tests/test_data_content.py", "-k", "allow_list or neeter_every or gudeman_rows"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "DEXA_MA_DATA": str(data_dir)})
     assert run.returncode == 1
-    assert "2 failed" in run.stdout and "a new number at" in run.stdout and "assert " not in run.stdout
+    assert "2 failed, 1 passed" in run.stdout and "a new number at" in run.stdout
+    assert "assert " not in run.stdout

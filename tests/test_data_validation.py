@@ -501,7 +501,7 @@ def test_quote_scanner_accepts_every_line_csv_writes(row):
     assert _find_stray_quote(buf.getvalue().rstrip("\n")) is None
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.text(alphabet='ab ,"', max_size=14))
 def test_fast_quote_check_equals_the_scanner_and_the_pattern(line):
     expected = _scan_quotes(line) == []

@@ -120,8 +120,12 @@ def _time_axis(ax, xmax: float) -> None:
 
 
 def _mark_approximate(ax, weeks) -> None:
-    """One '≈' just above the time axis at each approximately placed time point."""
+    """One '≈' just above the time axis at each approximately placed time point on the
+    axis (text is not clipped, so a mark beyond the axis would widen the figure)."""
+    lo, hi = ax.get_xlim()
     for x in sorted(set(np.round(np.asarray(weeks, float), 6))):
+        if not lo <= x <= hi:
+            continue
         ax.text(x, 0.015, "\u2248", transform=ax.get_xaxis_transform(), ha="center",
                 va="bottom", fontsize=10, color="#333333")
 

@@ -302,3 +302,12 @@ def test_longest_allowed_texts_without_spaces_keep_figures_a_sane_size(tmp_path)
     for name, w, h in run_pipeline(target):
         limit = 15.0 if name.startswith("forest") else MAX_INCHES
         assert w < limit and h < MAX_INCHES, f"{name} is {w:.1f} x {h:.1f} inches"
+
+
+def test_an_approximate_time_point_beyond_the_time_axis_does_not_widen_the_chart(tmp_path):
+    # found by the search: the '≈' mark of a time point at week 1,040 made the chart 462 inches wide
+    [t] = _rows("timepoints", study_id="gudeman1997", timepoint_id="one_month_after")
+    assert BASE["timepoints"][1][t]["weeks_approximate"] == "true"
+    target = _changed(tmp_path, [("timepoints", t, {"weeks_from_start": "1040.0"})])
+    [(name, w, h)] = [size for size in run_pipeline(target) if size[0] == "catchup_one_month"]
+    assert w < 15 and h < 10, (w, h)

@@ -138,6 +138,13 @@ def _approx_handle() -> Line2D:
                   label=APPROX_HANDLE_LABEL)
 
 
+def _literal(legend) -> None:
+    """Legend entries carry trial labels from the data: a "$" there is a dollar sign, not
+    the start of TeX (an unbalanced "$x^{$" would stop the drawing)."""
+    for text in legend.get_texts():
+        text.set_parse_math(False)
+
+
 def _draw_arm_course(ax, arm_course: pd.DataFrame, ylabel: str, xmax: float) -> None:
     _time_axis(ax, xmax)
     ax.set_title("A. Mean improvement in each arm", loc="left", fontweight="bold")
@@ -158,10 +165,11 @@ def _draw_arm_course(ax, arm_course: pd.DataFrame, ylabel: str, xmax: float) -> 
     _mark_approximate(ax, arm_course.loc[arm_course["weeks_approximate"].astype(bool), "weeks"])
     ax.set_ylabel(ylabel)
     handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + [Line2D([], [], ls="none", marker="o", mfc="white",
-                                        color="#333333", label="baseline: change 0 by definition"),
-                                 _approx_handle()],
-              loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1, frameon=False)
+    legend = ax.legend(handles=handles + [Line2D([], [], ls="none", marker="o", mfc="white",
+                                                 color="#333333", label="baseline: change 0 by definition"),
+                                          _approx_handle()],
+                       loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1, frameon=False)
+    _literal(legend)
 
 
 def _draw_effect_course(ax, effects, pooled, not_estimable, ylabel, xmax) -> None:
@@ -212,7 +220,7 @@ def _draw_effect_course(ax, effects, pooled, not_estimable, ylabel, xmax) -> Non
             ax.plot(inside["weeks"], np.full(len(inside), y_mark), ls="none", marker="x",
                     color=COLOURS["not_estimable"], ms=6, mew=1.4)
             ax.text(float(inside["weeks"].max()) + 0.2 if len(inside) else 0.2, y_mark, study,
-                    va="center", ha="left", fontsize=7.5, color="#555555")
+                    va="center", ha="left", fontsize=7.5, color="#555555", parse_math=False)
             if len(beyond):
                 later.append(f"{study} also at {', '.join(beyond['label'])}")
         text = "Measured, not estimable (no public numbers)"
@@ -223,5 +231,5 @@ def _draw_effect_course(ax, effects, pooled, not_estimable, ylabel, xmax) -> Non
     handles.append(Line2D([], [], ls="none", label="\u2248 timing: a time point placed "
                           "approximately on the weeks axis"))
     ax.set_ylabel(ylabel)
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1,
-              frameon=False)
+    _literal(ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1,
+                       frameon=False))

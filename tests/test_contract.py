@@ -311,3 +311,12 @@ def test_an_approximate_time_point_beyond_the_time_axis_does_not_widen_the_chart
     target = _changed(tmp_path, [("timepoints", t, {"weeks_from_start": "1040.0"})])
     [(name, w, h)] = [size for size in run_pipeline(target) if size[0] == "catchup_one_month"]
     assert w < 15 and h < 10, (w, h)
+
+
+def test_a_dollar_sign_in_a_label_is_text_not_tex(tmp_path):
+    # found by probing: "$x^{$" in a trial's label stopped the catch-up chart (mathtext error)
+    [g] = _rows("studies", study_id="gudeman1997")
+    [o] = _rows("studies", study_id="osborne2006")
+    target = _changed(tmp_path, [("studies", g, {"label": "Gudeman $x^{$ 1997"}),
+                                 ("studies", o, {"label": "Osborne $5 and $10 2006"})])
+    assert [name for name, w, h in run_pipeline(target)][-1] == "catchup_one_month"

@@ -91,8 +91,9 @@ def pooled_by_window(effects: pd.DataFrame, *, measure: str = "SMD", method: str
     ok = prim[prim["estimable"]]
     counts = prim.groupby(["scope", "window"]).agg(
         k_total=("study_id", "size"), k_estimable=("estimable", "sum")).reset_index()
-    if ok.empty:
-        return counts.assign(estimate=np.nan)
+    if ok.empty:  # the same columns, nothing pooled
+        return counts.assign(estimate=np.nan, se=np.nan, ci_lb=np.nan, ci_ub=np.nan, k=np.nan,
+                             tau2=np.nan, i2=np.nan, pval=np.nan, weeks=np.nan)
     keys = ok["scope"] + "|" + ok["window"]
     res = pool_batch(ok["yi"].to_numpy(float), ok["vi"].to_numpy(float), keys.to_numpy(),
                      method=method, knha=knha)

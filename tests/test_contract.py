@@ -320,3 +320,13 @@ def test_a_dollar_sign_in_a_label_is_text_not_tex(tmp_path):
     target = _changed(tmp_path, [("studies", g, {"label": "Gudeman $x^{$ 1997"}),
                                  ("studies", o, {"label": "Osborne $5 and $10 2006"})])
     assert [name for name, w, h in run_pipeline(target)][-1] == "catchup_one_month"
+
+
+def test_no_estimable_trial_at_all_still_draws_every_figure(tmp_path):
+    # found by probing: Gudeman's means missing and Nirschl's p-values only bounds ("<")
+    changes = [("outcomes", i, {"mean": "", "mean_status": "missing", "mean_source": "", "mean_note": ""})
+               for i in _rows("outcomes", study_id="gudeman1997")]
+    changes += [("between_group", i, {"p_relation": "<"}) for i in _rows("between_group", study_id="nirschl2003")]
+    target = _changed(tmp_path, changes)
+    assert not continuous_effects(load_package(target))["estimable"].any()
+    assert len(run_pipeline(target)) == 4

@@ -100,14 +100,19 @@ def forest_tables(sel: pd.DataFrame, *, choices: Choices, by: str = "scope",
         summary = res.summary
         weights.loc[ok.index] = 100.0 * res.weights
     markers, footnotes = _markers(sel)
+    # a subgroup whose tau2 estimator did not converge has no weights (pool_batch gives NaN):
+    # its trials are shown with a note, their estimates stay in the table
+    unpooled = sel["estimable"].astype(bool) & weights.isna()
     rows = pd.DataFrame({
         "subgroup": sel[by].map(labels),
         "study": sel["study"],
         "mean_t": sel["mean_t"], "sd_t": sel["sd_t"], "n_t": sel["n_t"],
         "mean_c": sel["mean_c"], "sd_c": sel["sd_c"], "n_c": sel["n_c"],
         "estimate": sel["yi"], "ci_lb": sel["ci_lb"], "ci_ub": sel["ci_ub"],
-        "weight": weights, "estimable": sel["estimable"].astype(bool),
-        "note": sel["reason"], "marker": markers, "outcome": sel["outcome"],
+        "weight": weights, "estimable": sel["estimable"].astype(bool) & ~unpooled,
+        "note": sel["reason"].where(~unpooled, f"Not pooled: the {choices.method} estimator of "
+                                               "\u03c4\u00b2 did not converge"),
+        "marker": markers, "outcome": sel["outcome"],
         "timepoint": sel["timepoint"], "weeks": sel["weeks"], "how": sel["how"],
     }).reset_index(drop=True)
     summaries = []

@@ -26,6 +26,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -330,3 +331,28 @@ def test_no_estimable_trial_at_all_still_draws_every_figure(tmp_path):
     target = _changed(tmp_path, changes)
     assert not continuous_effects(load_package(target))["estimable"].any()
     assert len(run_pipeline(target)) == 4
+
+
+def test_a_subgroup_that_cannot_be_pooled_shows_its_trials_with_a_note(tmp_path):
+    # found by the search: Neeter's arms with means -1e12 and -1e-12, SDs 1e-6 and 1e-12 give an
+    # SMD near -1e18; REML then does not converge (nor would metafor's) and pool_batch gives NaN
+    # weights, which the forest plot cannot draw as squares
+    [t] = _rows("outcomes", study_id="neeter2003", arm_id="dexamethasone", outcome_id="pain_activity",
+                timepoint_id="end_of_treatment")
+    [c] = _rows("outcomes", study_id="neeter2003", arm_id="placebo", outcome_id="pain_activity",
+                timepoint_id="end_of_treatment")
+    arms = {t: dict(mean="-1000000000000.0", sd="1e-06", n="10"), c: dict(mean="-1e-12", sd="1e-12", n="2")}
+    target = _changed(tmp_path, [("outcomes", i, {k: v for x, value in cells.items()
+                                                  for k, v in _filled(x, value, "reported").items()})
+                                 for i, cells in arms.items()])
+    from analysis.pooling import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning):
+        sizes = run_pipeline(target)
+    assert len(sizes) == 4
+    specs = all_figures(load_package(target))
+    table = specs[0].table
+    for spec in specs:
+        plt.close(spec.figure)
+    neeter = table[(table["row_type"] == "study") & (table["study"] == "Neeter 2003")].iloc[0]
+    assert not neeter["estimable"] and "did not converge" in neeter["note"] and abs(neeter["estimate"]) > 1e17

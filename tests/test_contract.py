@@ -349,8 +349,8 @@ def test_a_subgroup_that_cannot_be_pooled_shows_its_trials_with_a_note(tmp_path)
 
     with pytest.warns(ConvergenceWarning):
         sizes = run_pipeline(target)
+        specs = all_figures(load_package(target))
     assert len(sizes) == 4
-    specs = all_figures(load_package(target))
     table = specs[0].table
     for spec in specs:
         plt.close(spec.figure)

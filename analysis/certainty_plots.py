@@ -343,7 +343,8 @@ def effect_direction_plot(cells: pd.DataFrame, tests: pd.DataFrame, *,
     drawn = cells[cells["drawn"]].copy()
     from analysis.grade import OUTCOME_DOMAINS
 
-    windows = [w for w in _WINDOW_TITLES if w in set(drawn["window"])]
+    windows = [w for w in _WINDOW_TITLES if w in set(drawn["window"])] + \
+        [w for w in dict.fromkeys(drawn["window"]) if w not in _WINDOW_TITLES]
     columns = [(w, d) for w in windows for d in OUTCOME_DOMAINS
                if ((drawn["window"] == w) & (drawn["domain"] == d)).any()]
     scopes = [s for s in _SCOPE_TITLES if s in set(drawn["scope"])] + \
@@ -367,7 +368,7 @@ def effect_direction_plot(cells: pd.DataFrame, tests: pd.DataFrame, *,
         xcol = {c: label_w + col_w * (i + 0.5) for i, c in enumerate(columns)}
         for w in windows:
             xs = [xcol[c] for c in columns if c[0] == w]
-            ax.text((min(xs) + max(xs)) / 2, -1.55, _WINDOW_TITLES[w], ha="center", va="bottom",
+            ax.text((min(xs) + max(xs)) / 2, -1.55, _WINDOW_TITLES.get(w, w.replace("_", " ")), ha="center", va="bottom",
                     fontweight="bold", fontsize=8.8)
             ax.plot([min(xs) - col_w * 0.45, max(xs) + col_w * 0.45], [-1.4, -1.4], color="#555555", lw=0.8,
                     clip_on=False)

@@ -25,7 +25,8 @@ from matplotlib.figure import Figure
 from analysis import conventions
 from analysis.conventions import SCOPE_LABELS, SCOPE_SHORT, WINDOW_LABELS
 from analysis.meta import MEASURE_LABELS, ModelOptions, meta_analysis
-from analysis.plots import catchup_chart, figure_style, save_figure
+from analysis.forest import MAX_TEXT_CHARS
+from analysis.plots import catchup_chart, figure_style, literal_texts, save_figure
 from analysis.timecourse import pooled_by_window, primary_effects
 
 #: Trials in the forest plots' subgroups; pooling across them is not defensible
@@ -50,6 +51,9 @@ class FigureSpec:
     table: pd.DataFrame
     notes: list[str] = field(default_factory=list)
 
+    def __post_init__(self):
+        literal_texts(self.figure)
+
     def _repr_png_(self):  # pragma: no cover - shown in notebooks
         import io
 
@@ -62,6 +66,21 @@ class FigureSpec:
 def _sentence(text: str) -> str:
     text = text.strip()
     return text if text.endswith(".") else text + "."
+
+
+#: Longest data note quoted whole in a figure footnote (characters; the longest note in
+#: the data has about 400). A longer note is cut at a word and points to the data.
+QUOTED_NOTE_CHARS = 600
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a space where there is one."""
+    tail = " \u2026 (in full in the data package)"
+    if len(text) <= limit:
+        return text
+    head = text[:max(limit - len(tail), 0)]
+    cut = head.rsplit(" ", 1)[0] if " " in head[len(head) // 2:] else head
+    return cut + tail
 
 
 def footnote_markers(sel: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -80,7 +99,8 @@ def footnote_markers(sel: pd.DataFrame) -> tuple[list[str], list[str]]:
             parts.append(SD_FROM_P_NOTE)
         if r["estimable"] and len(r["inferred"]):
             parts.append("inferred, not printed: " + " ".join(
-                _sentence(f"{what[:1].upper()}{what[1:]}: {note}") for what, note in r["inferred"]))
+                _sentence(f"{what[:1].upper()}{what[1:]}: {_clip(str(note), QUOTED_NOTE_CHARS)}")
+                for what, note in r["inferred"]))
         text = "; ".join(parts)
         key = (r["study"], text)
         if text and key not in seen:
@@ -119,6 +139,8 @@ def forest_analysis(effects: pd.DataFrame, *, window: str, measure: str = "SMD",
     sel = effects[(effects["measure"] == measure) & (effects["window"] == window)
                   & (effects["review_role"] == "primary")]
     table, notes = _forest_input(sel, "scope", FOREST_SCOPES, SCOPE_LABELS)
+    if table.empty:  # no trial has the outcome in this window: nothing to draw
+        return None, notes
     ma = meta_analysis(table, by="subgroup", measure=measure, carry=FOREST_CARRY,
                        **options.as_dict())
     return ma, notes
@@ -133,10 +155,13 @@ def _not_shown_note(studies: pd.DataFrame, shown: set[str]) -> str:
 
 
 def forest_figure(tables, *, window: str, measure: str = "SMD",
-                  options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpec:
-    """Forest plot of the review's primary outcome in one time window."""
+                  options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpec | None:
+    """Forest plot of the review's primary outcome in one time window (None when no trial
+    has it there)."""
     ma, footnotes = forest_analysis(tables.effects, window=window, measure=measure,
                                     options=options)
+    if ma is None:
+        return None
     note = _not_shown_note(tables.studies, set(ma.studies["study"]))
     if note:
         footnotes.append(note)
@@ -145,7 +170,7 @@ def forest_figure(tables, *, window: str, measure: str = "SMD",
     title = (f"Dexamethasone vs placebo iontophoresis: primary outcome, "
              f"{WINDOW_LABELS[window].lower()} (SMD, positive favours dexamethasone)")
     with figure_style():
-        fig = ma.forest(title=title, footnotes=footnotes,
+        fig = ma.forest(title=title, footnotes=[_clip(f, MAX_TEXT_CHARS) for f in footnotes],
                         effect_label=f"{MEASURE_LABELS[measure]}\n{options.model_text()}",
                         favours=conventions.favours_labels(conventions.HIGHER_IS_BETTER),
                         arm_labels=ARM_LABELS)
@@ -180,17 +205,24 @@ def md_forest_analysis(effects: pd.DataFrame, outcomes: pd.DataFrame, *,
     sel = effects[(effects["measure"] == "MD") & np.array(is_scale, dtype=bool)
                   & effects["window"].isin(list(WINDOW_LABELS))]
     table, notes = _forest_input(sel, "window", tuple(WINDOW_LABELS), WINDOW_LABELS)
+    if table.empty:  # no trial has this instrument in either window
+        return None, notes, sel, instrument
     ma = meta_analysis(table, by="subgroup", measure="MD", carry=FOREST_CARRY,
                        **options.as_dict())
     return ma, notes, sel, instrument
 
 
 def md_forest_figure(tables, *, outcome_id: str = "maryland_foot_score",
-                     options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpec:
+                     options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpec | None:
     """MD forest plot on one shared scale (the Maryland Foot Score), both windows as
-    subgroups; printed between-group estimates (the Cochrane review's WMD) in footnotes."""
+    subgroups; printed between-group estimates (the Cochrane review's WMD) in footnotes
+    (None when no trial has the instrument in either window)."""
+    if outcome_id not in set(tables.outcomes["outcome_id"]):
+        return None
     ma, footnotes, sel, instrument = md_forest_analysis(
         tables.effects, tables.outcomes, outcome_id=outcome_id, options=options)
+    if ma is None:
+        return None
     outcome = sel["outcome"].iloc[0]
     direction = sel["direction"].iloc[0]
     reported = tables.reported[tables.reported["outcome_id"].isin(sel["outcome_id"])]
@@ -199,7 +231,7 @@ def md_forest_figure(tables, *, outcome_id: str = "maryland_foot_score",
         computed = (f"; the abstract's means give {float(mine['yi'].iloc[0]):.2f}"
                     if len(mine) and mine["estimable"].iloc[0] else "")
         footnotes.append(
-            f"{r['estimate_source']}: WMD {r['estimate']:.2f} [{r['ci_lower']:.2f}, "
+            f"{_clip(str(r['estimate_source']), QUOTED_NOTE_CHARS)}: WMD {r['estimate']:.2f} [{r['ci_lower']:.2f}, "
             f"{r['ci_upper']:.2f}] ({r['estimate_status']}) for {r['study']}, "
             f"{mine['timepoint'].iloc[0] if len(mine) else r['timepoint_id']}{computed}. "
             "Unresolved, so both are reported.")
@@ -208,7 +240,7 @@ def md_forest_figure(tables, *, outcome_id: str = "maryland_foot_score",
         footnotes.append(_scale_note(tables.outcomes, instrument, scope))
     with figure_style():
         fig = ma.forest(title=f"{outcome}: mean difference, dexamethasone vs placebo",
-                        footnotes=footnotes,
+                        footnotes=[_clip(f, MAX_TEXT_CHARS) for f in footnotes],
                         effect_label=f"Mean difference\n{options.model_text()}",
                         favours=conventions.favours_labels(direction), arm_labels=ARM_LABELS)
     return FigureSpec(f"forest_md_{outcome_id}", fig, ma.to_frame())
@@ -265,30 +297,40 @@ def catchup_figure(tables, options: ModelOptions = DEFAULT_OPTIONS) -> FigureSpe
     return FigureSpec("catchup_one_month", fig, table)
 
 
-def catchup_inference_figure(results) -> FigureSpec:
+def catchup_inference_figure(results) -> FigureSpec | None:
     """The change in the effect (one month minus end of treatment) against the assumed
-    within-patient correlation, per trial (:func:`analysis.catchup.catchup_analysis`)."""
+    within-patient correlation, per trial (:func:`analysis.catchup.catchup_analysis`);
+    None when no trial has numbers at both time points."""
     from analysis.catchup_plots import catchup_inference
+
+    if results.curve.empty:
+        return None
 
     fig, table = catchup_inference(results.curve, results.roots, units=results.units)
     return FigureSpec("catchup_inference", fig, table)
 
 
-def equivalence_figure(results) -> FigureSpec:
+def equivalence_figure(results) -> FigureSpec | None:
     """Each trial's one-month difference against an equivalence margin where the data give
-    one, else the smallest margin that would show equivalence."""
+    one, else the smallest margin that would show equivalence; None when no trial has a
+    one-month difference."""
     from analysis.catchup_plots import equivalence_one_month
+
+    if results.equivalence.empty:
+        return None
 
     fig, table = equivalence_one_month(results.equivalence)
     return FigureSpec("equivalence_one_month", fig, table)
 
 
-def threshold_figure(results) -> FigureSpec:
+def threshold_figure(results) -> FigureSpec | None:
     """The pooled running-injury SMD as a function of the SMD an unpublished trial would
     have, thresholds marked, one panel per time point."""
     from analysis.catchup_plots import threshold_missing_trials
 
     th = results.thresholds
+    if th.curve.empty:  # no trial without numbers has estimable trials to be pooled with
+        return None
     fig, table = threshold_missing_trials(display_grid(th.curve), th.crossings, th.baseline)
     return FigureSpec("threshold_missing_trials", fig, table)
 
@@ -300,6 +342,8 @@ def display_grid(curve: pd.DataFrame, step: float = 0.01) -> pd.DataFrame:
     through every 0.01 of g looks the same and keeps the figure's files small. The
     ends of the searched range are kept.
     """
+    if curve.empty:
+        return curve
     g = curve["g"].to_numpy(float)
     on_grid = np.isclose(g / step, np.round(g / step), rtol=0, atol=1e-6)
     ends = np.isin(g, [g.min(), g.max()])
@@ -372,10 +416,14 @@ def effect_direction_figure(tables) -> FigureSpec:
     return FigureSpec("effect_direction", fig, table)
 
 
-def specification_curve_figure(result) -> FigureSpec:
+def specification_curve_figure(result) -> FigureSpec | None:
     """The specification curve of a :class:`analysis.multiverse.Multiverse`: every
-    defensible analysis of the primary outcome, sorted, with the choices behind it."""
+    defensible analysis of the primary outcome, sorted, with the choices behind it (None
+    when the data leave no analysis to run)."""
     from analysis.multiverse_plots import specification_curve
+
+    if result.specifications.empty:
+        return None
 
     fig, table = specification_curve(
         result.specifications, result.levels(),
@@ -432,10 +480,12 @@ def figure_names(results: Results) -> list[str]:
             if name != "specification_curve" or results.multiverse is not None]
 
 
-def build_figure(name: str, results: Results) -> FigureSpec:
-    """One committed figure by name."""
+def build_figure(name: str, results: Results) -> FigureSpec | None:
+    """One committed figure by name (None when the data give it nothing to show)."""
     builder = dict(FIGURES)[name]
     spec = builder(results)
+    if spec is None:
+        return None
     if spec.name != name:  # pragma: no cover - a registry entry that lies
         raise RuntimeError(f"figure {name!r} built as {spec.name!r}")
     return spec
@@ -447,7 +497,8 @@ def all_figures(tables, options: ModelOptions = DEFAULT_OPTIONS,
     multiverse (:func:`analysis.multiverse.multiverse`, built from the data package by
     the effects step) is given."""
     results = Results(tables, options, multiverse)
-    return [build_figure(name, results) for name in figure_names(results)]
+    specs = [build_figure(name, results) for name in figure_names(results)]
+    return [spec for spec in specs if spec is not None]
 
 
 def write_table(table: pd.DataFrame, path: Path) -> Path:
@@ -481,10 +532,16 @@ def write_review_tables(tables, out_dir: Path | str = "tables",
 
 
 def write_figure(name: str, results: Results, out_dir: Path | str) -> list[Path]:
-    """Build one committed figure and write its PNG (300 dpi), SVG and CSV."""
+    """Build one committed figure and write its PNG (300 dpi), SVG and CSV. Where the data
+    give the figure nothing to show, its files from an earlier run are removed (they
+    would show another package's numbers) and nothing is written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = build_figure(name, results)
+    if spec is None:
+        for suffix in (".png", ".svg", ".csv"):
+            (out_dir / f"{name}{suffix}").unlink(missing_ok=True)
+        return []
     return save_figure(spec.figure, out_dir / name) + [
         write_table(spec.table, out_dir / f"{name}.csv")]
 

@@ -436,10 +436,11 @@ class _Measure:
         return widest
 
     def _pieces(self, word: str, max_width: float, **font) -> list[str]:
-        """A word wider than ``max_width`` cut into the longest prefixes that fit."""
+        """``word`` cut into pieces no wider than ``max_width`` (most as wide as fits);
+        ``[word]`` when it fits whole."""
         pieces = []
         while word and self.width(word, **font) > max_width:
-            lo, hi = 1, len(word)          # the longest prefix that fits (at least 1 char)
+            lo, hi = 1, len(word)  # longest prefix that fits, at least one character
             while lo < hi:
                 mid = (lo + hi + 1) // 2
                 if self.width(word[:mid], **font) <= max_width:
@@ -448,17 +449,15 @@ class _Measure:
                     hi = mid - 1
             pieces.append(word[:lo])
             word = word[lo:]
-        return pieces + ([word] if word else [])
+        return pieces + [word]
 
     def wrap(self, text: str, max_width: float, **font) -> str:
-        """Greedy word wrap to ``max_width`` inches; a word wider than a whole line is cut."""
+        """Greedy word wrap to ``max_width`` inches; a word wider than a whole line (a long
+        DOI, an identifier) is broken between characters so that no line is wider."""
         out = []
         for paragraph in str(text).split("\n"):
             line = ""
-            words = []
-            for word in paragraph.split(" "):
-                words.extend(self._pieces(word, max_width, **font) or [word])
-            for word in words:
+            for word in (p for w in paragraph.split(" ") for p in self._pieces(w, max_width, **font)):
                 trial = f"{line} {word}" if line else word
                 if line and self.width(trial, **font) > max_width:
                     out.append(line)

@@ -768,6 +768,8 @@ def effect_direction_cells(direction: pd.DataFrame, studies: pd.DataFrame, timep
       when the dexamethasone arm improved and the control arm is not reported to have
       improved, sideways when both (or neither) did: a pattern of within-group results,
       not a comparison of the arms.
+    * Findings at baseline describe the groups before treatment, not an effect of it:
+      they are kept with ``drawn = False``.
     * Several outcomes in one cell: the direction shared by at least ``agreement`` (70%)
       of those with a known direction, else sideways (conflicting).
     * Arrows: up favours dexamethasone (or, within-group, improved), down favours
@@ -819,8 +821,10 @@ def effect_direction_cells(direction: pd.DataFrame, studies: pd.DataFrame, timep
         between = g[g["kind"] == "vs_placebo"]
         within = g[g["kind"] == "within_group"]
         use, basis = (between, "between-group") if len(between) else (within, "within-group only")
-        drawn = len(use) > 0
-        if not drawn:
+        drawn = len(use) > 0 and window != "baseline"
+        if window == "baseline":
+            use, basis = g, "baseline (before treatment, not an effect)"
+        elif not drawn:
             use, basis = g, "no comparison with placebo"
         if basis == "within-group only":
             per_outcome = [_within_arrow(set(o.loc[o["role"] == "treatment", "arrow"]),

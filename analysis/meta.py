@@ -291,8 +291,12 @@ class MetaAnalysis:
         rows["ci_lb"] = s["ci_lb"]
         rows["ci_ub"] = s["ci_ub"]
         rows["weight"] = s["weight"]
-        rows["estimable"] = s["estimable"].astype(bool)
-        rows["note"] = s["note"]
+        # a study of a group whose tau2 estimator did not converge has no weight: it is
+        # shown with a note, not as a square without a weight (its estimate stays)
+        unpooled = s["estimable"].astype(bool).to_numpy() & s["weight"].isna().to_numpy()
+        rows["estimable"] = s["estimable"].astype(bool).to_numpy() & ~unpooled
+        rows["note"] = np.where(unpooled, f"Not pooled: the {self.options.method} estimator "
+                                "of \u03c4\u00b2 did not converge", s["note"])
         rows["marker"] = s["marker"] if "marker" in s.columns else None
         for col in self._carried():
             rows[col] = s[col]

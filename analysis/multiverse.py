@@ -706,11 +706,24 @@ def _apply_data_choices(long: pd.DataFrame, pkg, grid: FactorGrid) -> pd.DataFra
             m1[i], m2[i] = float(r.estimate), 0.0
             changed[i] = True
 
+    # an effective group size below what the effect size needs (2 per arm for an SMD, more
+    # than 0 for an MD) leaves the row out of this specification, with its reason
+    measure = long["measure"].to_numpy(object)
+    too_small = changed & np.where(measure == "SMD", (n_t < 2) | (n_c < 2), (n_t <= 0) | (n_c <= 0))
+    if too_small.any():
+        estimable = long["estimable"].to_numpy(bool).copy()
+        for i in np.flatnonzero(too_small):
+            notes[i].append(f"multiverse: not estimable (group sizes {n_t[i]:.4g}/{n_c[i]:.4g} "
+                            f"after these choices; an {measure[i]} needs "
+                            f"{'2 or more' if measure[i] == 'SMD' else 'more than 0'} per arm)")
+            estimable[i] = False
+        long["estimable"] = estimable
+        changed &= ~too_small
+
     idx = np.flatnonzero(changed)
     if idx.size:
         sd_t = long["sd_t"].to_numpy(float)
         sd_c = long["sd_c"].to_numpy(float)
-        measure = long["measure"].to_numpy(object)
         vtype = long["smd_variance"].to_numpy(object)
         sign = np.array([conventions.smd_sign(d) for d in long["direction"]])
         yi = long["yi"].to_numpy(float).copy()
@@ -725,6 +738,15 @@ def _apply_data_choices(long: pd.DataFrame, pkg, grid: FactorGrid) -> pd.DataFra
                 eff = es.hedges_g(m1[smd], sd_t[smd], n_t[smd], m2[smd], sd_c[smd], n_c[smd],
                                   vtype=vt)
                 yi[smd], vi[smd] = sign[smd] * eff.yi, eff.vi
+        bad = np.zeros(n, dtype=bool)
+        bad[idx] = ~(np.isfinite(yi[idx]) & np.isfinite(vi[idx]) & (vi[idx] > 0))
+        if bad.any():
+            estimable = long["estimable"].to_numpy(bool).copy()
+            estimable[bad] = False
+            long["estimable"] = estimable
+            for i in np.flatnonzero(bad):
+                notes[i].append("multiverse: not estimable (the recomputed effect or its "
+                                "variance is not a finite positive number)")
         se = np.sqrt(vi)
         z = conventions.z_quantile(0.95)
         long["yi"], long["vi"], long["se"] = yi, vi, se
@@ -753,6 +775,8 @@ SPEC_COLUMNS = ["spec_id", "window", *FACTOR_KINDS, "k", "studies", "scale", "es
 
 def _fingerprint(frame: pd.DataFrame) -> pd.Series:
     """Per data specification: the exact effects pooled, as text (study, yi, vi in hex)."""
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype=object)
     text = (frame["study_id"].astype(str) + ":" + frame["yi"].map(float.hex) + ":"
             + frame["vi"].map(float.hex))
     return text
@@ -761,6 +785,8 @@ def _fingerprint(frame: pd.DataFrame) -> pd.Series:
 def _joined(rows: pd.DataFrame, grouped, column: str, sep: str) -> np.ndarray:
     """Each group's values of ``column`` joined with ``sep``, in row order (groups in
     order of first appearance), without a Python call per group."""
+    if rows.empty:
+        return np.array([], dtype=object)
     wide = rows[column].groupby([grouped.ngroup(), grouped.cumcount()]).first().unstack()
     out = wide[0].astype(object).to_numpy()
     for j in wide.columns[1:]:
@@ -1290,6 +1316,10 @@ def multiverse(pkg, factors: FactorGrid | str | Path | None = None) -> Multivers
     grid = factors if isinstance(factors, FactorGrid) else read_factors(factors)
     effects = effects_per_data_choice(pkg, grid)
     specs, exclusions = _specifications(effects, grid)
+    if specs.empty and not effects["estimable"].astype(bool).any():
+        # the data have no estimable trial at all: an empty multiverse, not a grid error
+        pooled = pd.DataFrame(columns=SPEC_COLUMNS)
+        return _result(grid, pooled, exclusions, effects, pkg, ())
     if specs.empty:
         rules = list(dict.fromkeys(exclusions["rule"]))
         names = {n for r in rules for n in RULE_FACTORS.get(r, ())}
@@ -1316,6 +1346,10 @@ def multiverse(pkg, factors: FactorGrid | str | Path | None = None) -> Multivers
         is_default &= (col.isna() | (col == grid.default_of(name))).to_numpy(bool)
     pooled["is_default"] = is_default
     pooled["notes"] = pooled["notes"].fillna("")
+    return _result(grid, pooled, exclusions, effects, pkg, pooled.attrs.get("warnings", ()))
+
+
+def _result(grid, pooled, exclusions, effects, pkg, warnings) -> "Multiverse":
     table = pooled[SPEC_COLUMNS].copy()
     table["combinations"] = table["combinations"].astype(int)
     table["converged"] = table["converged"].astype(bool)
@@ -1330,7 +1364,7 @@ def multiverse(pkg, factors: FactorGrid | str | Path | None = None) -> Multivers
     return Multiverse(grid=grid, _specifications=table, _exclusions=exclusions,
                       _effects=effects, _not_estimable=not_estimable,
                       level_labels=_level_labels(effects, pkg, grid),
-                      warnings=tuple(pooled.attrs.get("warnings", ())))
+                      warnings=tuple(warnings))
 
 
 def _in_grid_order(grid: FactorGrid):

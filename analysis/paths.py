@@ -10,12 +10,18 @@ TABLES_DIR = PROJECT_ROOT / "tables"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 BUILD_DIR = PROJECT_ROOT / "build"
 
+#: Environment variable naming another data package folder (for example a copy of
+#: ``data/`` with a trial's numbers added) for everything that loads "the" data.
+DATA_ENV = "DEXA_MA_DATA"
+
 
 def data_dir() -> Path:
-    """The data package to read: ``$DEXA_MA_DATA`` when set and non-empty, else ``data/``.
+    """The data package folder to use: ``$DEXA_MA_DATA`` when set and non-empty, else
+    :data:`DATA_DIR` (the project's ``data/``).
 
-    ``python -m analysis reproduce --data DIR`` sets the variable for the notebooks it runs,
-    so they read the same folder as the figures.
+    A relative ``$DEXA_MA_DATA`` is taken from the current working directory.
+    ``python -m analysis reproduce --data DIR`` sets the variable for the notebooks it
+    runs, so they read the same folder as the figures.
     """
-    chosen = os.environ.get("DEXA_MA_DATA", "").strip()
-    return Path(chosen) if chosen else DATA_DIR
+    named = os.environ.get(DATA_ENV, "")
+    return Path(named) if named else DATA_DIR

@@ -171,8 +171,12 @@ def _time_axis(ax, xmax: float, treatment_weeks=None) -> None:
 
 
 def _mark_approximate(ax, weeks) -> None:
-    """One '≈' just above the time axis at each approximately placed time point."""
+    """One '≈' just above the time axis at each approximately placed time point on the
+    axis (text is not clipped, so a mark beyond the axis would widen the figure)."""
+    lo, hi = ax.get_xlim()
     for x in sorted(set(np.round(np.asarray(weeks, float), 6))):
+        if not lo <= x <= hi:
+            continue
         ax.text(x, 0.015, "\u2248", transform=ax.get_xaxis_transform(), ha="center",
                 va="bottom", fontsize=10, color="#333333")
 
@@ -183,6 +187,25 @@ APPROX_HANDLE_LABEL = "\u2248 on the axis: approximate timing"
 def _approx_handle() -> Line2D:
     return Line2D([], [], ls="none", marker=r"$\approx$", ms=9, color="#333333",
                   label=APPROX_HANDLE_LABEL)
+
+
+def _literal(legend) -> None:
+    """Legend entries carry trial labels from the data: a "$" there is a dollar sign, not
+    the start of TeX (an unbalanced "$x^{$" would stop the drawing)."""
+    for text in legend.get_texts():
+        text.set_parse_math(False)
+
+
+def literal_texts(fig: Figure) -> Figure:
+    """Every text of ``fig`` drawn as written: the figures print labels, notes and sources
+    from the data, where "$" is a dollar sign, not the start of TeX (an unbalanced
+    "$x^{$" would stop the drawing). Markers drawn from TeX (such as "$?$") are paths,
+    not texts, and keep their shape. Returns ``fig``."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
 
 
 def _draw_arm_course(ax, arm_course: pd.DataFrame, ylabel: str, xmax: float,
@@ -206,10 +229,11 @@ def _draw_arm_course(ax, arm_course: pd.DataFrame, ylabel: str, xmax: float,
     _mark_approximate(ax, arm_course.loc[arm_course["weeks_approximate"].astype(bool), "weeks"])
     ax.set_ylabel(ylabel)
     handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + [Line2D([], [], ls="none", marker="o", mfc="white",
-                                        color="#333333", label="baseline: change 0 by definition"),
-                                 _approx_handle()],
-              loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1, frameon=False)
+    legend = ax.legend(handles=handles + [Line2D([], [], ls="none", marker="o", mfc="white",
+                                                 color="#333333", label="baseline: change 0 by definition"),
+                                          _approx_handle()],
+                       loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1, frameon=False)
+    _literal(legend)
 
 
 def _draw_effect_course(ax, effects, pooled, not_estimable, ylabel, xmax,
@@ -261,7 +285,7 @@ def _draw_effect_course(ax, effects, pooled, not_estimable, ylabel, xmax,
             ax.plot(inside["weeks"], np.full(len(inside), y_mark), ls="none", marker="x",
                     color=COLOURS["not_estimable"], ms=6, mew=1.4)
             ax.text(float(inside["weeks"].max()) + 0.2 if len(inside) else 0.2, y_mark, study,
-                    va="center", ha="left", fontsize=7.5, color="#555555")
+                    va="center", ha="left", fontsize=7.5, color="#555555", parse_math=False)
             if len(beyond):
                 later.append(f"{study} also at {', '.join(beyond['label'])}")
         text = "Measured, not estimable (no public numbers)"
@@ -272,5 +296,5 @@ def _draw_effect_course(ax, effects, pooled, not_estimable, ylabel, xmax,
     handles.append(Line2D([], [], ls="none", label="\u2248 timing: a time point placed "
                           "approximately on the weeks axis"))
     ax.set_ylabel(ylabel)
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1,
-              frameon=False)
+    _literal(ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1,
+                       frameon=False))

@@ -50,6 +50,12 @@ def pooled_by_window(effects: pd.DataFrame, *, measure: str = "SMD",
     """:meth:`window_meta_analysis`'s pooled table, one row per scope × window, with
     ``k_estimable`` (= ``k``), ``k_total`` and ``weeks`` (the mean time point of the
     estimable trials, for placing the pooled estimate on a time axis)."""
+    prim = primary_effects(effects, measure)
+    if prim.empty:  # no trial has the primary outcome in a window: the columns, no rows
+        return pd.DataFrame(columns=["scope", "window", "subgroup", "k", "k_total",
+                                     "estimate", "se", "ci_lb", "ci_ub", "pval", "tau2",
+                                     "i2", "q", "q_pval", "pi_lb", "pi_ub", "weeks",
+                                     "k_estimable"])
     ma = window_meta_analysis(effects, measure=measure, options=options)
     pooled = ma.pooled
     studies = ma.studies

@@ -231,6 +231,8 @@ def _one_effect(measure, t_row, c_row, t_arm, c_arm, bg, definition, smd_vtype, 
     elif _exact_p(bg) and m1 == m2:
         return _not_estimable("Not estimable \u2014 SD missing, and a p-value cannot give the "
                               "SE of a mean difference of 0", **known)
+    elif _exact_p(bg) and float(bg["p_value"]) >= 1:
+        return _not_estimable("Not estimable \u2014 SD missing, and p = 1 gives no SE", **known)
     elif _exact_p(bg):
         p = float(bg["p_value"])
         md = m1 - m2

@@ -2,7 +2,14 @@
 
 The allow-list below is the complete set of numbers in the value fields of the data
 package. A number that is added, changed or given another status without updating this
-file fails the suite; so does a pinned number that disappears.
+file fails the suite; so does a pinned number that disappears. The other tests pin what
+the public record says about each trial (which values are missing, which are inferred).
+
+These tests fail on purpose when someone adds a trial's numbers: every failure is a
+sentence naming the value, its file, line and column, and what to do (for a new number,
+the ALLOWED entry to add, in the same commit as the data). They read the package that
+``analysis.paths.data_dir()`` names, so ``DEXA_MA_DATA=/path/to/copy pytest
+tests/test_data_content.py`` checks a copy of data/ before it replaces the original.
 """
 
 from __future__ import annotations
@@ -18,8 +25,12 @@ import pytest
 from scipy import stats
 
 
+from analysis.data import load_package
+from analysis.paths import data_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data"
+DATA = data_dir()
+THIS = "tests/test_data_content.py"
 
 
 # --------------------------------------------------------------------------- allow-list
@@ -90,7 +101,7 @@ ALLOWED = {
     # findings
     ("findings.csv", "hendriks1992", "all_outcomes_between", "p_value"): (0.05, "secondary"),
     ("findings.csv", "osborne2006", "morning_stiffness_week_4_acetic_acid_vs_placebo", "p_value"): (0.031, "reported"),
-    # appraisal: PEDro totals (PEDro records 11438 and 2729); the MCID of a 100 mm pain VAS
+    # appraisal: PEDro totals (PEDro records 11438 and 2729); the MID of a 100 mm pain VAS
     ("pedro_ratings.csv", NI, "total_score", "score"): (7, "secondary"),
     ("pedro_ratings.csv", "hendriks1992", "total_score", "score"): (10, "secondary"),
     ("minimal_important_differences.csv", NI, VAS, "mid_lower"): (15, "secondary"),
@@ -107,12 +118,6 @@ PRIMARY_KEYS = {
     "minimal_important_differences.csv": ["study_id", "outcome_id"],
 }
 
-
-def _read(file: str) -> list[dict[str, str]]:
-    with open(DATA / file, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 #: (file, column) -> whether the schema types the column as a number (text value fields,
 #: such as a PEDro answer, are not numbers and are not allow-listed here).
 _NUMERIC = {(r["path"], f["name"]): f["type"] in ("number", "integer")
@@ -120,40 +125,145 @@ _NUMERIC = {(r["path"], f["name"]): f["type"] in ("number", "integer")
             for f in r["schema"]["fields"]}
 
 
-def _stored_values() -> dict[tuple, tuple[float, str]]:
-    """Every non-empty value of every value field, read from the CSV text itself."""
+def _shown(file: str) -> str:
+    """A data file as the reader finds it: ``data/outcomes.csv``, or the copy's full path."""
+    path = DATA / file
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _read(file: str) -> list[dict[str, str]]:
+    with open(DATA / file, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _header(file: str) -> list[str]:
+    with open(DATA / file, encoding="utf-8", newline="") as fh:
+        return next(csv.reader(fh))
+
+
+def _stored_values() -> dict[tuple, tuple[float, str, int]]:
+    """Every non-empty value of every value field, read from the CSV text itself:
+    key -> (value, status, line)."""
     found = {}
     for file, key in PRIMARY_KEYS.items():
-        rows = _read(file)
-        columns = list(rows[0])
+        columns = _header(file)
         value_fields = [c for c in columns if f"{c}_status" in columns and f"{c}_note" in columns
                         and _NUMERIC.get((file, c), True)]
-        for row in rows:
+        for line, row in enumerate(_read(file), start=2):
             for x in value_fields:
                 if row[x] != "":
-                    found[(file, *[row[k] for k in key], x)] = (float(row[x]), row[f"{x}_status"])
+                    found[(file, *[row[k] for k in key], x)] = (float(row[x]), row[f"{x}_status"], line)
     return found
 
 
-def test_no_number_outside_the_allow_list():
+def _where(key: tuple) -> str:
+    return " / ".join(key[1:-1])
+
+
+def unexpected_numbers() -> list[str]:
+    """A sentence for every number in the data that ALLOWED does not pin."""
+    out = []
+    for key, (value, status, line) in _stored_values().items():
+        if key not in ALLOWED:
+            out.append(
+                f"a new number at {_shown(key[0])} line {line}, column {key[-1]} ({_where(key)}): {value:g} "
+                f"({status}). If it is from the trial's text, add it to ALLOWED in {THIS} with its status, "
+                f"in the same commit:\n      {key!r}: ({value:g}, {status!r}),")
+    return out
+
+
+def changed_numbers() -> list[str]:
+    """A sentence for every pinned number that is gone or has another value or status."""
     stored = _stored_values()
-    extra = {k: v for k, v in stored.items() if k not in ALLOWED}
-    assert not extra, f"numbers in data/ that the allow-list does not contain: {extra}"
+    out = []
+    for key, (value, status) in ALLOWED.items():
+        if key not in stored:
+            out.append(
+                f"a pinned number is gone: ALLOWED in {THIS} holds {value:g} ({status}) for {_shown(key[0])}, "
+                f"column {key[-1]} ({_where(key)}), but that cell is empty or its row is gone. If the "
+                f"record no longer supports it, remove it from ALLOWED in the same commit and say why")
+            continue
+        found, found_status, line = stored[key]
+        if found != pytest.approx(value, abs=1e-12) or found_status != status:
+            out.append(
+                f"a pinned number changed at {_shown(key[0])} line {line}, column {key[-1]} ({_where(key)}): "
+                f"ALLOWED in {THIS} holds {value:g} ({status}), the file has {found:g} ({found_status}). If the "
+                f"trial's text supports the new one, change its ALLOWED entry in the same commit:\n"
+                f"      {key!r}: ({found:g}, {found_status!r}),")
+    return out
+
+
+def _fail_with(messages: list[str], head: str) -> None:
+    if messages:
+        pytest.fail(f"{head}\n" + "\n".join(f"  - {m}" for m in messages), pytrace=False)
+
+
+def pinned(ok: bool, fact: str, found: str, test: str) -> None:
+    """Fail, unless ``ok``, with a sentence: what the test pins, what the data have, what to do."""
+    if not ok:
+        pytest.fail(
+            f"{fact}; but {found}. If the data are right (from the trial's text, with its source), "
+            f"update {test} in {THIS} in the same commit; otherwise correct the data.", pytrace=False)
+
+
+def _present(v) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+
+def cells(frame: pd.DataFrame, file: str, columns, rows=None, *, empty: bool = False) -> str:
+    """The offending cells, as ``data/outcomes.csv line 37, column mean = 3 (reported, source)``.
+
+    ``rows`` (a boolean mask over ``frame``) defaults to all rows; the cells listed are the
+    filled ones (``empty=True``: the empty ones). Line = index + 2 (the frames come from a
+    valid package, one row per line after the header).
+    """
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    sub = frame if rows is None else frame[np.asarray(rows, dtype=bool)]
+    parts = []
+    for index, row in sub.iterrows():
+        for c in columns:
+            v = row[c]
+            if _present(v) == empty:
+                continue
+            text = f"{_shown(file)} line {index + 2}, column {c}" + ("" if empty else f" = {v!r}")
+            if not empty and f"{c}_status" in frame.columns:
+                text += f" ({row[f'{c}_status']}, {row[f'{c}_source']})"
+            parts.append(text)
+    shown = "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
+    return shown or "no such cell"
+
+
+def rows_of(frame: pd.DataFrame, file: str, rows=None) -> str:
+    sub = frame if rows is None else frame[np.asarray(rows, dtype=bool)]
+    lines = [str(i + 2) for i in sub.index]
+    return f"{_shown(file)} line(s) {', '.join(lines[:10])}" if lines else f"no row of {_shown(file)}"
+
+
+@pytest.fixture(scope="module")
+def pkg():
+    """The package these tests pin (``analysis.paths.data_dir()``)."""
+    return load_package(DATA)
+
+
+def test_no_number_outside_the_allow_list():
+    found = unexpected_numbers()
+    _fail_with(found, f"{len(found)} number(s) in {DATA} that ALLOWED in {THIS} does not pin:")
 
 
 def test_every_allowed_number_is_stored_with_its_status():
-    stored = _stored_values()
-    for key, (value, status) in ALLOWED.items():
-        assert key in stored, f"missing from data/: {key}"
-        assert stored[key][0] == pytest.approx(value, abs=1e-12), key
-        assert stored[key][1] == status, key
+    found = changed_numbers()
+    _fail_with(found, f"{len(found)} number(s) pinned in ALLOWED ({THIS}) differ from {DATA}:")
 
 
 def test_other_tables_hold_no_value_fields():
     # timepoints and outcome definitions carry design facts, not extracted results
     for file in ("timepoints.csv", "outcome_definitions.csv"):
-        columns = list(_read(file)[0])
-        assert not any(c.endswith("_status") for c in columns)
+        status = [c for c in _header(file) if c.endswith("_status")]
+        pinned(not status, f"{file} holds design facts, not extracted results",
+               f"{_shown(file)} has the value column(s) {status}", "test_other_tables_hold_no_value_fields")
 
 
 # --------------------------------------------------------------------------- Gudeman 1997
@@ -179,67 +289,118 @@ def test_gudeman_back_calculation_behind_the_inferred_values():
     feet and, to two decimals, also for the unbalanced 26/14 split; the data take the
     balanced one and say so. Read as SEs, they reproduce the interval for no split.
     """
-    rows = _read("outcomes.csv")
-    sd = {r["arm_id"]: float(r["sd"]) for r in rows
-          if r["study_id"] == G and r["timepoint_id"] == EOT}
-    assert _splits_reproducing_cochrane_ci(sd[DEX], sd[PLA]) == [(20, 20), (26, 14)]
+    test = "test_gudeman_back_calculation_behind_the_inferred_values"
+    rows = [(line, r) for line, r in enumerate(_read("outcomes.csv"), start=2)
+            if r["study_id"] == G and r["timepoint_id"] == EOT]
+    sd = {r["arm_id"]: float(r["sd"]) for _, r in rows}
+    where = ", ".join(f"{_shown('outcomes.csv')} line {line}, column sd = {r['sd']}" for line, r in rows)
+    splits = _splits_reproducing_cochrane_ci(sd[DEX], sd[PLA])
+    pinned(splits == [(20, 20), (26, 14)],
+           "Gudeman 1997's end-of-treatment SDs, read as SDs, reproduce the Cochrane CI 0.76 to 6.84 for "
+           "the splits 20/20 and 26/14 (which is why the SDs and the 20/20 split are 'inferred')",
+           f"{where} reproduce it for {splits}", test)
     for n1 in range(2, 39):  # "±" as SE: SD = SE·sqrt(n)
         n2 = 40 - n1
         as_se = _splits_reproducing_cochrane_ci(sd[DEX] * math.sqrt(n1), sd[PLA] * math.sqrt(n2))
-        assert (n1, n2) not in as_se
-    arms = [r for r in _read("arms.csv") if r["study_id"] == G]
-    assert all("26/14" in r["n_analysed_note"] for r in arms)
+        pinned((n1, n2) not in as_se,
+               "read as SEs, Gudeman 1997's '±' values reproduce the Cochrane CI for no split",
+               f"{where} read as SEs reproduce it for {n1}/{n2}", test)
+    arms = [(line, r) for line, r in enumerate(_read("arms.csv"), start=2) if r["study_id"] == G]
+    lacking = [f"{_shown('arms.csv')} line {line}, column n_analysed_note" for line, r in arms
+               if "26/14" not in r["n_analysed_note"]]
+    pinned(arms and not lacking, "the notes of Gudeman 1997's n analysed name the other split that fits, 26/14",
+           f"{'; '.join(lacking) or 'Gudeman 1997 has no arms'} does not", test)
 
 
 def test_gudeman_rows(pkg):
-    out = pkg.outcomes[pkg.outcomes["study_id"] == G]
-    assert len(out) == 4
-    assert set(zip(out["arm_id"], out["timepoint_id"])) == {(DEX, EOT), (PLA, EOT), (DEX, M1), (PLA, M1)}
-    assert (out["n_status"] == "missing").all() and out["n"].isna().all()
-    assert out["sd_note"].notna().all()
+    test = "test_gudeman_rows"
+    o = pkg.outcomes
+    mask = o["study_id"] == G
+    out = o[mask]
+    pinned(len(out) == 4 and set(zip(out["arm_id"], out["timepoint_id"])) == {(DEX, EOT), (PLA, EOT), (DEX, M1),
+                                                                              (PLA, M1)},
+           "Gudeman 1997 has four outcome rows: both arms at the end of treatment and one month after",
+           f"it has {rows_of(o, 'outcomes.csv', mask)} for {sorted(zip(out['arm_id'], out['timepoint_id']))}",
+           test)
+    pinned((out["n_status"] == "missing").all() and out["n"].isna().all(),
+           "Gudeman 1997's group sizes at each time point are missing (the abstract gives none)",
+           "filled: " + cells(o, "outcomes.csv", "n", mask), test)
+    pinned(out["sd_note"].notna().all(), "Gudeman 1997's SDs say in sd_note why '±' is read as SD",
+           "empty: " + cells(o, "outcomes.csv", "sd_note", mask, empty=True), test)
     definition = pkg.outcome_definitions.set_index(["study_id", "outcome_id"]).loc[(G, MFS)]
-    assert definition["kind"] == "change_from_baseline"
-    assert definition["direction"] == "higher_is_better"
+    pinned((definition["kind"], definition["direction"]) == ("change_from_baseline", "higher_is_better"),
+           "Gudeman 1997's Maryland Foot Score is a change from baseline, higher is better",
+           f"outcome_definitions.csv gives {definition['kind']}, {definition['direction']}", test)
     arms = pkg.arms[pkg.arms["study_id"] == G].set_index("arm_id")
-    assert arms.loc[DEX, "role"] == "treatment" and arms.loc[PLA, "role"] == "control"
-    assert "Cochrane" in arms.loc[DEX, "n_analysed_source"]
+    pinned(arms["role"].get(DEX) == "treatment" and arms["role"].get(PLA) == "control",
+           "Gudeman 1997's arms are dexamethasone (treatment) and placebo (control)",
+           f"arms.csv gives roles {arms['role'].to_dict()}", test)
+    pinned("Cochrane" in str(arms["n_analysed_source"].get(DEX)),
+           "Gudeman 1997's n analysed comes from the Cochrane review's back-calculation",
+           f"arms.csv gives the source {arms['n_analysed_source'].get(DEX)!r}", test)
     study = pkg.studies.set_index("study_id").loc[G]
-    assert study["unit_of_randomisation"] == "foot" and study["unit_of_analysis"] == "foot"
+    pinned(study["unit_of_randomisation"] == "foot" and study["unit_of_analysis"] == "foot",
+           "Gudeman 1997 randomised and analysed feet",
+           f"studies.csv gives {study['unit_of_randomisation']} / {study['unit_of_analysis']}", test)
 
 
 def test_gudeman_between_group(pkg):
+    test = "test_gudeman_between_group"
     bg = pkg.between_group[pkg.between_group["study_id"] == G].set_index("timepoint_id")
     eot = bg.loc[EOT]
-    assert eot["measure"] == "MD"
-    assert "Cochrane" in eot["estimate_source"] and "3.7" in eot["estimate_note"]
-    assert eot["p_value_status"] == "missing" and np.isnan(eot["p_value"])
-    assert eot["favours"] == "treatment"
+    pinned(eot["measure"] == "MD" and "Cochrane" in str(eot["estimate_source"]) and "3.7" in str(eot["estimate_note"]),
+           "Gudeman 1997's between-group result at the end of treatment is the Cochrane WMD, with a note on "
+           "the abstract's 3.7", f"between_group.csv gives {eot['measure']}, source {eot['estimate_source']!r}, "
+                                 f"note {eot['estimate_note']!r}", test)
+    pinned(eot["p_value_status"] == "missing" and np.isnan(eot["p_value"]) and eot["favours"] == "treatment",
+           "its p-value is missing and it favours treatment",
+           f"between_group.csv gives p = {eot['p_value']} ({eot['p_value_status']}), favours {eot['favours']}",
+           test)
     one_month = bg.loc[M1]
-    assert one_month["measure"] == "none" and np.isnan(one_month["estimate"])
-    assert one_month["p_value_status"] == "missing"
-    assert one_month["significance_as_reported"] == "no significant difference"
+    pinned(one_month["measure"] == "none" and np.isnan(one_month["estimate"])
+           and one_month["p_value_status"] == "missing"
+           and one_month["significance_as_reported"] == "no significant difference",
+           "one month after treatment Gudeman 1997 reports only 'no significant difference'",
+           f"between_group.csv gives measure {one_month['measure']}, estimate {one_month['estimate']}, "
+           f"p {one_month['p_value_status']}, {one_month['significance_as_reported']!r}", test)
 
 
 # --------------------------------------------------------------------------- Nirschl 2003
 
 
 def test_nirschl_rows(pkg):
-    out = pkg.outcomes[pkg.outcomes["study_id"] == NI]
-    vas = out[out["outcome_id"] == VAS]
-    assert len(vas) == 4
-    assert (vas["sd_status"] == "missing").all() and vas["sd"].isna().all()
-    glob = out[out["outcome_id"] == GLOBAL]
-    assert len(glob) == 4
-    assert (glob["events_status"] == "missing").all() and glob["events"].isna().all()
-    assert glob["mean"].isna().all() and glob["mean_status"].isna().all()
-    assert (out["n_status"] == "missing").all()
+    test = "test_nirschl_rows"
+    o = pkg.outcomes
+    vas_mask = (o["study_id"] == NI) & (o["outcome_id"] == VAS)
+    glob_mask = (o["study_id"] == NI) & (o["outcome_id"] == GLOBAL)
+    vas, glob = o[vas_mask], o[glob_mask]
+    pinned(len(vas) == 4 and len(glob) == 4, "Nirschl 2003 has four VAS rows and four global-improvement rows",
+           f"it has {rows_of(o, 'outcomes.csv', vas_mask)} (VAS) and {rows_of(o, 'outcomes.csv', glob_mask)}",
+           test)
+    pinned((vas["sd_status"] == "missing").all() and vas["sd"].isna().all(),
+           "Nirschl 2003 never published SDs of the VAS (they are recovered from p-values)",
+           "filled: " + cells(o, "outcomes.csv", "sd", vas_mask), test)
+    pinned((glob["events_status"] == "missing").all() and glob["events"].isna().all(),
+           "Nirschl 2003 gives percentages, not counts, of global improvement",
+           "filled: " + cells(o, "outcomes.csv", "events", glob_mask), test)
+    pinned(glob["mean"].isna().all() and glob["mean_status"].isna().all(),
+           "a proportion has no mean", "filled: " + cells(o, "outcomes.csv", "mean", glob_mask), test)
+    ni = o["study_id"] == NI
+    pinned((o.loc[ni, "n_status"] == "missing").all(), "Nirschl 2003's group sizes per time point are missing",
+           "filled: " + cells(o, "outcomes.csv", "n", ni), test)
     bg = pkg.between_group[pkg.between_group["study_id"] == NI]
-    assert (bg["p_relation"] == "=").all()
-    assert (bg["p_value_source"] == "conference-abstract version of the trial").all()
-    assert (pkg.arms[pkg.arms["study_id"] == NI]["n_randomised_source"]
-            == "American Family Physician 2003 journal-club summary").all()
+    pinned((bg["p_relation"] == "=").all()
+           and (bg["p_value_source"] == "conference-abstract version of the trial").all(),
+           "Nirschl 2003's p-values are exact, from the conference abstract",
+           f"between_group.csv gives {sorted(set(zip(bg['p_relation'], bg['p_value_source'])))}", test)
+    arms = pkg.arms[pkg.arms["study_id"] == NI]
+    pinned((arms["n_randomised_source"] == "American Family Physician 2003 journal-club summary").all(),
+           "Nirschl 2003's n randomised come from the American Family Physician journal-club summary",
+           f"arms.csv gives {sorted(set(arms['n_randomised_source']))}", test)
     kinds = pkg.outcome_definitions.set_index(["study_id", "outcome_id"])["kind"]
-    assert kinds[(NI, VAS)] == "change_from_baseline" and kinds[(NI, GLOBAL)] == "proportion"
+    pinned(kinds[(NI, VAS)] == "change_from_baseline" and kinds[(NI, GLOBAL)] == "proportion",
+           "Nirschl 2003's VAS is a change from baseline and global improvement a proportion",
+           f"outcome_definitions.csv gives {kinds[(NI, VAS)]} and {kinds[(NI, GLOBAL)]}", test)
 
 
 # --------------------------------------------------------------------------- Neeter 2003
@@ -251,120 +412,201 @@ NEETER_TIMEPOINTS = {"baseline": 0, "end_of_treatment": 2, "week_6": 6, "month_3
 
 
 def test_neeter_every_value_missing(pkg):
-    out = pkg.outcomes[pkg.outcomes["study_id"] == "neeter2003"]
-    assert len(out) == 2 * 7 * 6
-    assert set(out["outcome_id"]) == NEETER_OUTCOMES
-    assert set(out["timepoint_id"]) == set(NEETER_TIMEPOINTS)
+    test = "test_neeter_every_value_missing"
+    o = pkg.outcomes
+    mask = o["study_id"] == "neeter2003"
+    out = o[mask]
+    pinned(len(out) == 2 * 7 * 6 and set(out["outcome_id"]) == NEETER_OUTCOMES
+           and set(out["timepoint_id"]) == set(NEETER_TIMEPOINTS),
+           "Neeter 2003 has a row for each of its 2 arms x 7 outcomes x 6 time points",
+           f"it has {len(out)} rows ({rows_of(o, 'outcomes.csv', mask)})", test)
     for x in ("mean", "sd", "n"):
-        assert (out[f"{x}_status"] == "missing").all() and out[x].isna().all()
+        pinned((out[f"{x}_status"] == "missing").all() and out[x].isna().all(),
+               f"Neeter 2003's {x} values are missing from the public record (its abstract gives none)",
+               "filled: " + cells(o, "outcomes.csv", x, mask), test)
     for x in ("se", "ci_lower", "ci_upper", "events", "percent"):
-        assert out[x].isna().all() and out[f"{x}_status"].isna().all()
+        pinned(out[x].isna().all() and out[f"{x}_status"].isna().all(),
+               f"Neeter 2003's rows leave {x} empty",
+               "filled: " + cells(o, "outcomes.csv", [x, f"{x}_status"], mask), test)
 
 
 def test_neeter_design(pkg):
-    arms = pkg.arms[pkg.arms["study_id"] == "neeter2003"].set_index("arm_id")
-    assert arms.loc[DEX, "n_randomised"] == 14 and arms.loc[PLA, "n_randomised"] == 11
+    test = "test_neeter_design"
+    a = pkg.arms
+    mask = a["study_id"] == "neeter2003"
+    arms = a[mask].set_index("arm_id")
+    pinned(arms["n_randomised"].get(DEX) == 14 and arms["n_randomised"].get(PLA) == 11,
+           "Neeter 2003 randomised 14 to dexamethasone and 11 to placebo",
+           f"arms.csv gives {arms['n_randomised'].to_dict()}", test)
     # drop-outs are not public, so the numbers analysed are missing, not copied from 14/11
-    assert (arms["n_analysed_status"] == "missing").all() and arms["n_analysed"].isna().all()
+    pinned((arms["n_analysed_status"] == "missing").all() and arms["n_analysed"].isna().all(),
+           "Neeter 2003's numbers analysed are missing (drop-outs are not public), not copied from 14/11",
+           "filled: " + cells(a, "arms.csv", "n_analysed", mask), test)
     study = pkg.studies.set_index("study_id").loc["neeter2003"]
-    assert study["units_analysed_n_status"] == "missing" and pd.isna(study["units_analysed_n"])
+    pinned(study["units_analysed_n_status"] == "missing" and pd.isna(study["units_analysed_n"]),
+           "Neeter 2003's units analysed are missing",
+           f"studies.csv gives {study['units_analysed_n']} ({study['units_analysed_n_status']})", test)
 
 
 def test_group_sizes_not_stated_as_analysed_stay_missing(pkg):
-    arms = pkg.arms[pkg.arms["study_id"].isin(["nirschl2003", "hendriks1992",
-                                               "patellar_mendonca2020"])]
-    assert arms["n_randomised"].notna().all()
-    assert (arms["n_analysed_status"] == "missing").all() and arms["n_analysed"].isna().all()
+    test = "test_group_sizes_not_stated_as_analysed_stay_missing"
+    a = pkg.arms
+    mask = a["study_id"].isin(["nirschl2003", "hendriks1992", "patellar_mendonca2020"])
+    arms = a[mask]
+    pinned(arms["n_randomised"].notna().all(),
+           "Nirschl 2003, Hendriks 1992 and the patellar trial give n randomised for every arm",
+           "empty: " + cells(a, "arms.csv", "n_randomised", mask, empty=True), test)
+    pinned((arms["n_analysed_status"] == "missing").all() and arms["n_analysed"].isna().all(),
+           "their numbers analysed are missing (not stated as analysed)",
+           "filled: " + cells(a, "arms.csv", "n_analysed", mask), test)
     tps = pkg.timepoints[pkg.timepoints["study_id"] == "neeter2003"].set_index("timepoint_id")
-    assert tps["weeks_from_start"].to_dict() == pytest.approx(NEETER_TIMEPOINTS)
-    assert tps.loc["week_6", "window"] == "about_one_month"
+    weeks = tps["weeks_from_start"].to_dict()
+    pinned(weeks == pytest.approx(NEETER_TIMEPOINTS) and tps["window"].get("week_6") == "about_one_month",
+           f"Neeter 2003's time points are at weeks {NEETER_TIMEPOINTS}, week 6 in the one-month window",
+           f"timepoints.csv gives {weeks}, week 6 in {tps['window'].get('week_6')}", test)
     defs = pkg.outcome_definitions[pkg.outcome_definitions["study_id"] == "neeter2003"]
-    assert set(defs["outcome_id"]) == NEETER_OUTCOMES
-    assert (defs["kind"] == "final_value").all()
-    assert "palpation" in pkg.studies.set_index("study_id").loc["neeter2003", "notes"]
+    pinned(set(defs["outcome_id"]) == NEETER_OUTCOMES and (defs["kind"] == "final_value").all(),
+           f"Neeter 2003's outcomes are {sorted(NEETER_OUTCOMES)}, all final values",
+           f"outcome_definitions.csv gives {sorted(zip(defs['outcome_id'], defs['kind']))}", test)
+    notes = pkg.studies.set_index("study_id").loc["neeter2003", "notes"]
+    pinned("palpation" in str(notes), "Neeter 2003's notes mention the palpation outcome",
+           f"studies.csv notes are {notes!r}", test)
 
 
 def test_neeter_findings(pkg):
-    f = pkg.findings[pkg.findings["study_id"] == "neeter2003"]
-    assert f["timepoint_id"].isna().all()
+    test = "test_neeter_findings"
+    fi = pkg.findings
+    f = fi[fi["study_id"] == "neeter2003"]
+    pinned(f["timepoint_id"].isna().all(), "Neeter 2003's findings name no time point",
+           "filled: " + cells(fi, "findings.csv", "timepoint_id", fi["study_id"] == "neeter2003"), test)
     toe = f[f["outcome_id"] == "toe_raise"]
-    assert (toe["direction"] == "no_difference").all() and (toe["significant"] == "no").all()
-    assert set(toe["comparison"]) == {"within_group", "between_group"}
+    pinned((toe["direction"] == "no_difference").all() and (toe["significant"] == "no").all()
+           and set(toe["comparison"]) == {"within_group", "between_group"},
+           "Neeter 2003's toe-raise findings, within and between groups, show no significant difference",
+           f"findings.csv gives {sorted(set(zip(toe['comparison'], toe['direction'], toe['significant'])))}", test)
     others = f[f["outcome_id"] != "toe_raise"]
-    assert len(others) == 12 and (others["comparison"] == "within_group").all()
     dexa = others[others["arm_id"] == DEX]
-    assert (dexa["significant"] == "yes").all() and (dexa["direction"] == "better").all()
-    assert (others[others["arm_id"] == PLA]["significant"] == "no").all()
-    assert f["p_value"].isna().all()
+    pinned(len(others) == 12 and (others["comparison"] == "within_group").all()
+           and (dexa["significant"] == "yes").all() and (dexa["direction"] == "better").all()
+           and (others[others["arm_id"] == PLA]["significant"] == "no").all(),
+           "Neeter 2003's other 12 findings are within-group: significantly better with dexamethasone, "
+           "not significant with placebo",
+           f"findings.csv has {len(others)}: {sorted(set(zip(others['arm_id'], others['comparison'], others['significant'])))}",
+           test)
+    pinned(f["p_value"].isna().all(), "Neeter 2003's findings give no p-values",
+           "filled: " + cells(fi, "findings.csv", "p_value", fi["study_id"] == "neeter2003"), test)
 
 
 # --------------------------------------------------------------------------- Osborne & Allison 2006
 
 
 def test_osborne(pkg):
-    out = pkg.outcomes[pkg.outcomes["study_id"] == "osborne2006"]
-    assert len(out) == 3 * 3 * 3
+    test = "test_osborne"
+    o = pkg.outcomes
+    mask = o["study_id"] == "osborne2006"
+    out = o[mask]
+    pinned(len(out) == 3 * 3 * 3, "Osborne & Allison 2006 has a row for each of 3 arms x 3 outcomes x 3 time points",
+           f"it has {len(out)} rows ({rows_of(o, 'outcomes.csv', mask)})", test)
     for x in ("mean", "sd", "n"):
-        assert (out[f"{x}_status"] == "missing").all() and out[x].isna().all()
-    arms = pkg.arms[pkg.arms["study_id"] == "osborne2006"].set_index("arm_id")
-    assert arms["role"].to_dict() == {DEX: "treatment", PLA: "control", "acetic_acid": "other"}
-    assert (arms["n_analysed_status"] == "missing").all()
+        pinned((out[f"{x}_status"] == "missing").all() and out[x].isna().all(),
+               f"Osborne & Allison 2006's {x} values are missing from the public record",
+               "filled: " + cells(o, "outcomes.csv", x, mask), test)
+    a = pkg.arms
+    arms = a[a["study_id"] == "osborne2006"].set_index("arm_id")
+    pinned(arms["role"].to_dict() == {DEX: "treatment", PLA: "control", "acetic_acid": "other"}
+           and (arms["n_analysed_status"] == "missing").all(),
+           "Osborne & Allison 2006's arms are dexamethasone, placebo and acetic acid, numbers analysed missing",
+           f"arms.csv gives {arms['role'].to_dict()}, "
+           + cells(a, "arms.csv", "n_analysed", a["study_id"] == "osborne2006"), test)
     tps = pkg.timepoints[pkg.timepoints["study_id"] == "osborne2006"].set_index("timepoint_id")
-    assert tps["window"].to_dict() == {"first_session": "baseline", "end_of_treatment": "end_of_treatment",
-                                       "week_4": "about_one_month"}
+    windows = tps["window"].to_dict()
+    pinned(windows == {"first_session": "baseline", "end_of_treatment": "end_of_treatment",
+                       "week_4": "about_one_month"},
+           "Osborne & Allison 2006's time points are the first session, the end of treatment and week 4",
+           f"timepoints.csv gives {windows}", test)
     defs = pkg.outcome_definitions[pkg.outcome_definitions["study_id"] == "osborne2006"]
-    assert set(defs["outcome_id"]) == {"morning_pain", "average_pain", "morning_stiffness"}
-    assert (defs["scale_min"] == 0).all() and (defs["scale_max"] == 10).all()
-    assert (defs["direction"] == "higher_is_worse").all()
-    assert defs["source"].str.contains("secondary news report").all()
+    pinned(set(defs["outcome_id"]) == {"morning_pain", "average_pain", "morning_stiffness"}
+           and (defs["scale_min"] == 0).all() and (defs["scale_max"] == 10).all()
+           and (defs["direction"] == "higher_is_worse").all()
+           and defs["source"].str.contains("secondary news report").all(),
+           "Osborne & Allison 2006's outcomes are morning pain, average pain and morning stiffness on 0-10 "
+           "scales, higher is worse, from a secondary news report",
+           f"outcome_definitions.csv gives "
+           f"{sorted(zip(defs['outcome_id'], defs['scale_min'], defs['scale_max'], defs['direction']))}", test)
     study = pkg.studies.set_index("study_id").loc["osborne2006"]
-    assert study["pmcid"] == "PMC2465091" and study["unit_of_analysis"] == "foot"
+    pinned(study["pmcid"] == "PMC2465091" and study["unit_of_analysis"] == "foot",
+           "Osborne & Allison 2006 is PMC2465091 and analysed feet",
+           f"studies.csv gives {study['pmcid']}, {study['unit_of_analysis']}", test)
     f = pkg.findings.set_index(["study_id", "finding_id"])
-    dex_stiff = f.loc[("osborne2006", "morning_stiffness_week_4_dexamethasone_vs_placebo")]
-    assert dex_stiff["significant"] == "no"
-    assert f.loc[("osborne2006", "pain_week_4_dexamethasone_vs_placebo"), "significant"] == "yes"
+    stiff = f.loc[("osborne2006", "morning_stiffness_week_4_dexamethasone_vs_placebo"), "significant"]
+    pain = f.loc[("osborne2006", "pain_week_4_dexamethasone_vs_placebo"), "significant"]
+    pinned(stiff == "no" and pain == "yes",
+           "at week 4 Osborne & Allison 2006 report pain, not morning stiffness, significantly better with "
+           "dexamethasone than placebo", f"findings.csv gives stiffness {stiff}, pain {pain}", test)
 
 
 # --------------------------------------------------------------------------- whole package
 
 
 def test_trials_scopes_and_no_animal_studies(pkg):
+    test = "test_trials_scopes_and_no_animal_studies"
     scope = pkg.studies.set_index("study_id")["scope"].to_dict()
-    assert scope == {
+    expected = {
         "gudeman1997": "running_injury", "neeter2003": "running_injury", "osborne2006": "running_injury",
         "nirschl2003": "other_tendinopathy", "hendriks1992": "unspecified_tendinopathy",
         "runeson2002": "other_tendinopathy", "patellar_mendonca2020": "other_tendinopathy",
     }
+    pinned(scope == expected, f"the trials and their scopes are {expected}",
+           f"{_shown('studies.csv')} gives {scope}; a new trial needs its scope here too", test)
     descriptor = json.loads((DATA / "datapackage.json").read_text(encoding="utf-8"))
-    assert "Martin 1999" in descriptor["description"] and "Hugate 2004" in descriptor["description"]
+    pinned("Martin 1999" in descriptor["description"] and "Hugate 2004" in descriptor["description"],
+           "the package description names the animal studies Martin 1999 and Hugate 2004 as context, not data",
+           f"{_shown('datapackage.json')} does not", test)
 
 
 def test_windows(pkg):
+    test = "test_windows"
     w = pkg.timepoints.set_index(["study_id", "timepoint_id"])["window"]
-    assert w[(G, EOT)] == "end_of_treatment" and w[(G, M1)] == "about_one_month"
-    assert w[(NI, D2)] == "end_of_treatment" and w[(NI, M1)] == "about_one_month"
-    approx = pkg.timepoints[pkg.timepoints["weeks_approximate"]]
-    assert approx["weeks_note"].notna().all()
-    assert w.index.is_unique
+    found = {k: w.get(k) for k in ((G, EOT), (G, M1), (NI, D2), (NI, M1))}
+    pinned(found == {(G, EOT): "end_of_treatment", (G, M1): "about_one_month", (NI, D2): "end_of_treatment",
+                     (NI, M1): "about_one_month"},
+           "Gudeman's and Nirschl's time points fall in the end-of-treatment and one-month windows",
+           f"timepoints.csv gives {found}", test)
+    t = pkg.timepoints
+    pinned(t.loc[t["weeks_approximate"], "weeks_note"].notna().all(),
+           "an approximate week says how it was obtained",
+           "empty: " + cells(t, "timepoints.csv", "weeks_note", t["weeks_approximate"], empty=True), test)
+    pinned(w.index.is_unique, "each trial's time points are unique",
+           f"timepoints.csv repeats {sorted(set(w.index[w.index.duplicated()]))}", test)
 
 
 def test_one_primary_outcome_per_trial_with_outcome_rows(pkg):
+    test = "test_one_primary_outcome_per_trial_with_outcome_rows"
     defs = pkg.outcome_definitions
-    primary = defs[defs["review_role"] == "primary"].set_index("study_id")["outcome_id"]
-    assert primary[G] == MFS and primary[NI] == VAS
-    assert primary["osborne2006"] == "morning_pain" and primary["neeter2003"] == "pain_activity"
-    assert primary.index.is_unique
-    assert defs[defs["review_role"] == "primary"]["notes"].notna().all()
+    is_primary = defs["review_role"] == "primary"
+    primary = defs[is_primary].set_index("study_id")["outcome_id"]
+    expected = {G: MFS, NI: VAS, "osborne2006": "morning_pain", "neeter2003": "pain_activity"}
+    pinned(primary.index.is_unique and {k: primary.get(k) for k in expected} == expected,
+           f"each trial has one primary outcome: {expected}",
+           f"outcome_definitions.csv marks {sorted(zip(primary.index, primary))}", test)
+    pinned(defs.loc[is_primary, "notes"].notna().all(), "a primary outcome's notes say why it was chosen",
+           "empty: " + cells(defs, "outcome_definitions.csv", "notes", is_primary, empty=True), test)
 
 
 def test_descriptor_metadata():
+    test = "test_descriptor_metadata"
     d = json.loads((DATA / "datapackage.json").read_text(encoding="utf-8"))
-    assert d["$schema"] == "https://datapackage.org/profiles/2.0/datapackage.json"
-    assert [lic["name"] for lic in d["licenses"]] == ["CC-BY-4.0"]
+    where = _shown("datapackage.json")
+    pinned(d["$schema"] == "https://datapackage.org/profiles/2.0/datapackage.json"
+           and [lic["name"] for lic in d["licenses"]] == ["CC-BY-4.0"],
+           "the package follows the Data Package v2 profile under CC-BY-4.0",
+           f"{where} gives {d.get('$schema')}, {[lic.get('name') for lic in d.get('licenses', [])]}", test)
     paths = " ".join(s["path"] for s in d["sources"])
     for doi in ("10.1177/036354659702500307", "10.1046/j.1600-0838.2003.00305.x",
                 "10.1136/bjsm.2005.021758", "10.1177/03635465030310020601"):
-        assert doi in paths
+        pinned(doi in paths, f"the package's sources include doi:{doi}", f"{where} does not list it", test)
     for res in d["resources"]:
-        assert res["schema"]["primaryKey"]
-        assert all(f.get("description") for f in res["schema"]["fields"]), res["name"]
+        undescribed = [f["name"] for f in res["schema"]["fields"] if not f.get("description")]
+        pinned(bool(res["schema"].get("primaryKey")) and not undescribed,
+               f"table {res['name']} has a primary key and a description of every column",
+               f"{where} leaves {undescribed or 'the primary key'} without", test)

@@ -79,3 +79,14 @@ def test_committed_tables_match_a_fresh_run(tmp_path, multiverse_result):
         assert committed.exists(), f"tables/{path.name} is missing: run `make reproduce`"
         assert path.read_text(encoding="utf-8") == committed.read_text(encoding="utf-8"), (
             f"tables/{path.name} is stale: run `make reproduce` and commit tables/")
+
+
+def test_a_long_quoted_text_is_cut_at_a_word_and_says_where_the_rest_is():
+    from analysis.figures import _clip
+
+    text = "word " * 500
+    cut = _clip(text, 600)
+    assert len(cut) <= 600 and cut.endswith("(in full in the data package)")
+    assert cut.split(" \u2026")[0].endswith("word")
+    assert _clip("short", 600) == "short"
+    assert len(_clip("x" * 5000, 2000)) == 2000  # no space: cut inside the word

@@ -259,3 +259,23 @@ def test_to_frame_has_study_rows_totals_and_the_subgroup_test():
     assert list(frame["row_type"]) == ["study"] * 6 + ["subtotal"] * 2 + [
         "subgroup_difference_test"]
     assert list(frame.columns[:3]) == ["row_type", "subgroup", "study"]
+
+
+def test_studies_of_a_subgroup_whose_tau2_did_not_converge_are_shown_with_a_note():
+    import warnings
+
+    from analysis.pooling import ConvergenceWarning
+
+    table = pd.DataFrame({"study": list("ABCDE"), "yi": [0.1, 0.9, -0.5, 1.4, 0.3],
+                          "vi": [0.04, 0.05, 0.06, 0.03, 0.05], "g": ["x", "x", "x", "y", "y"]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ma = meta_analysis(table, by="g", control={"maxiter": 1})  # one REML step: not converged
+    assert any(issubclass(w.category, ConvergenceWarning) and "'x'" in str(w.message) for w in caught)
+    rows = ma.to_frame()
+    rows = rows[rows["row_type"] == "study"].set_index("study")
+    for s in "ABC":
+        assert not rows.at[s, "estimable"]
+        assert rows.at[s, "note"] == "Not pooled: the REML estimator of \u03c4\u00b2 did not converge"
+        assert np.isfinite(rows.at[s, "estimate"])  # the trial's own estimate stays
+    assert rows.loc[["D", "E"], "estimable"].all() and np.isfinite(rows.loc[["D", "E"], "weight"]).all()

@@ -39,6 +39,7 @@ bench: install
 	$(PY) benchmarks/bench_cli.py
 	$(PY) benchmarks/bench_explorers.py
 	$(PY) benchmarks/bench_multiverse.py
+	$(PY) benchmarks/bench_validate.py
 
 # Regenerate the reference JSON in tests/reference/ with R (needs R with metafor and
 # jsonlite: Debian's r-cran-metafor and r-cran-jsonlite). Not part of reproduce or test.

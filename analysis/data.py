@@ -22,10 +22,8 @@ import pandas as pd
 
 from analysis import paths
 from analysis.validation import (  # noqa: F401  (re-exported)
-    CONTINUOUS_KINDS,
     LIMITS,
     MAX_LENGTHS,
-    PROPORTION_KIND,
     RESOURCE_NAMES,
     RULES,
     STATUS_VALUES,

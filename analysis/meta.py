@@ -536,7 +536,6 @@ def meta_analysis(table: pd.DataFrame, *, yi: str = "yi", vi: str = "vi", study:
     labels = [labels[i] for i in display]
 
     # pool every group with an estimable study in one batch call
-    m = len(order)
     weight = np.full(len(src), np.nan)
     summary = None
     if ok.any():

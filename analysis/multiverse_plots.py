@@ -32,7 +32,7 @@ from analysis.conventions import WINDOW_LABELS, WINDOWS
 from analysis.plots import COLOURS, figure_style
 
 __all__ = ["CONCLUSION_COLOURS", "NOT_APPLICABLE_COLOUR", "specification_curve",
-           "specification_curve_figure", "PLOTTED_COLUMNS"]
+           "PLOTTED_COLUMNS"]
 
 #: Colour of each conclusion: the project's treatment blue, a light grey, and a light
 #: tint of its control vermilion, so that they stay apart in greyscale too (luminance

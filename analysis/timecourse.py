@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis import conventions
 from analysis.conventions import SCOPE_LABELS, WINDOW_LABELS, WINDOWS

@@ -24,9 +24,7 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from machine import describe, load_average
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {100_000: (0.8, None), 1_000_000: (6.0, 1024.0)}  # seconds, MB
@@ -101,21 +101,8 @@ def statsmodels_loop(count: int, k: int) -> float:
     return best / count
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
-def load() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,14 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="meta-analyses in the statsmodels loop")
     args = parser.parse_args(argv)
 
-    import pandas
-    import pyarrow
-
-    print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"machine: {cpu_model()}; {os.cpu_count()} logical cores; {platform.system()} "
-          f"{platform.machine()}; Python {platform.python_version()}; numpy {np.__version__}, "
-          f"pandas {pandas.__version__}, pyarrow {pyarrow.__version__}")
-    print(f"load average before: {load()}")
+    print(describe("pyarrow", "statsmodels"))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     per_sm = statsmodels_loop(args.loop, args.k)
     print(f"loop of statsmodels combine_effects (PM), {args.loop} meta-analyses: "
           f"{per_sm * 1e6:.0f} us per meta-analysis")
-    print(f"load average after: {load()}")
+    print(f"load average after: {load_average()}")
     print()
     sizes = sorted(results)
     for groups in sizes:

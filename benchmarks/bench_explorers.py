@@ -22,8 +22,6 @@ in one process, so other load on the machine shows in the numbers.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -32,16 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis import explorers, teaching  # noqa: E402
+from machine import describe  # noqa: E402
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _times(fn, repeat: int) -> list[float]:
@@ -63,14 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=15, help="runs per measurement")
     args = ap.parse_args(argv)
     n = max(3, args.repeat)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    import matplotlib
-    import numpy
-
-    print(f"machine: {_cpu_model()}; {os.cpu_count()} logical cores; {platform.system()} "
-          f"{platform.machine()}; Python {platform.python_version()}; numpy "
-          f"{numpy.__version__}; matplotlib {matplotlib.__version__}; load average "
-          f"(1 min) {load:.2f}\n")
+    print(describe("matplotlib") + "\n")
 
     t0 = time.perf_counter()
     ctx = teaching.teaching_context()

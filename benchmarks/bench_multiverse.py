@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -35,7 +33,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,19 +41,12 @@ from analysis.multiverse import multiverse, read_factors  # noqa: E402
 from analysis.paths import DATA_DIR  # noqa: E402
 from analysis.pool_cli import render_csv  # noqa: E402
 from analysis.pooling import ConvergenceWarning, pool_batch  # noqa: E402
+from machine import describe  # noqa: E402
 
 MODELS = [("FE", False)] + [(m, hk) for m in ("REML", "DL", "PM", "ML", "HE", "SJ")
                             for hk in (False, True)]
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 class Timings(list):
@@ -95,9 +85,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     print(f"date: {datetime.date.today().isoformat()}")
-    print(f"machine: {_cpu_model()}; {os.cpu_count()} logical cores; "
-          f"{platform.system()} {platform.machine()}; Python {platform.python_version()}; "
-          f"numpy {np.__version__}; pandas {pd.__version__}")
+    print(describe())
     print("other work may share the machine: minimum and median of several runs\n")
 
     # 1. the review's multiverse

@@ -22,8 +22,6 @@ rounds and the best of each is kept, so other load on the machine affects them a
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 import warnings
@@ -36,16 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from statsmodels.stats.meta_analysis import combine_effects  # noqa: E402
 
 from analysis.pooling import ConvergenceWarning, pool, pool_batch  # noqa: E402
+from machine import describe  # noqa: E402
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _best(fn, repeat):
@@ -75,9 +66,7 @@ def main(argv=None) -> int:
     groups = np.repeat(np.arange(m), k)
     n_loop = min(args.loop, m)
 
-    print(f"machine: {_cpu_model()}; {os.cpu_count()} logical cores; "
-          f"{platform.system()} {platform.machine()}; Python {platform.python_version()}; "
-          f"numpy {np.__version__}")
+    print(describe("statsmodels"))
     print(f"data: {m} meta-analyses x k = {k} (batch); {n_loop} in the loops\n")
 
     def batch_reml():

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from machine import describe
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
@@ -82,20 +81,6 @@ def time_load(path: Path, repeats: int) -> tuple[float, float, float, int]:
     return float(lo), float(med), float(peak), int(rows)
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import numpy
-    import pandas
-
-    return (f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.machine()}, "
-            f"Python {platform.python_version()}, numpy {numpy.__version__}, pandas {pandas.__version__}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="outcome rows of the synthetic packages")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    print(f"machine: {machine()}")
-    print(f"date: {datetime.date.today().isoformat()}")
+    print(describe())
     print(f"load_package, {args.repeats} runs after one warm-up, each size in a fresh process")
     print(f"{'package':<28} {'outcome rows':>12} {'min s':>8} {'median s':>9} {'peak MiB':>9}")
     lo, med, peak, rows = time_load(DATA, args.repeats)

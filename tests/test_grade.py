@@ -45,7 +45,7 @@ from analysis.grade import (
 from analysis.pooling import pool_batch
 from analysis.risk_of_bias import pedro_scores, trial_overall, trial_sizes
 from analysis.timecourse import pooled_by_window, primary_effects
-from analysis.trial_effects import continuous_effects, findings_table, review_tables
+from analysis.trial_effects import findings_table, review_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "reference" / "grade_reference.json").read_text(encoding="utf-8"))

@@ -50,7 +50,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Meta-analysis of dexamethasone iontophoresis: data, "
         "pooling, figures, notebooks.")
-    parser.add_argument("--debug", action="store_true",
+    parser.add_argument("--debug", action="store_true", dest="debug_all",
                         help="show the Python traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = _chosen(argv) if argv is not None else None
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse printed its message, or --help
         return int(exc.code or 0)
+    if args.debug_all:  # before the command or after it: the same switch
+        args.debug = True
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args))
@@ -75,7 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a user must see one line, not a traceback
-        if args.debug or getattr(args, "debug_command", False):
+        from analysis.validation import DataValidationError
+
+        if isinstance(exc, DataValidationError):  # every problem, located, as validate
+            print(f"error: {args.command}: {exc}", file=sys.stderr)
+            return 1
+        if getattr(args, "debug", False) or getattr(args, "debug_command", False):
             traceback.print_exc()
         else:
             print(f"error: {args.command}: {type(exc).__name__}: {exc} "

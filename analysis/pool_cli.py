@@ -482,8 +482,8 @@ def _read_input(path: str, name: str, measure: str | None, by: str | None,
     try:
         data = _arrow_read(path, raw, types, quotes)
     except pa.ArrowInvalid as exc:
-        message = str(exc)
-        if "conversion error" in message.lower():
+        message = str(exc).lower()
+        if "conversion error" in message and "utf8" not in message:
             data = _arrow_read(path, raw, {c: pa.string() for c in types}, quotes)
         else:
             columns, lines = _python_records(path, name, list(types), raw)

@@ -135,14 +135,21 @@ def _collect(path, paths, seconds, error, written, failures, progress):
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``reproduce``'s arguments to ``parser`` (its own or a subcommand's)."""
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="data package folder")
-    parser.add_argument("--figures", type=Path, default=FIGURES_DIR, help="figures folder")
-    parser.add_argument("--tables", type=Path, default=TABLES_DIR, help="tables folder")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="data package folder (default: data/, or $DEXA_MA_DATA)")
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="figures folder (default: figures/ for the project's data, "
+                             "else build/reproduce/figures, so that the committed figures "
+                             "keep matching the README)")
+    parser.add_argument("--tables", type=Path, default=None,
+                        help="tables folder (default: tables/ for the project's data, else "
+                             "build/reproduce/tables)")
     parser.add_argument("--readme", type=Path, default=None,
                         help="rewrite the results section of this README (default: the "
                              "project's README.md when --data is the project's data/)")
     parser.add_argument("--skip-notebooks", action="store_true",
-                        help="write the figures only")
+                        help="write the figures, the tables and the README's results, but do "
+                             "not execute the notebooks")
     return parser
 
 
@@ -188,7 +195,15 @@ def run(args: argparse.Namespace) -> int:
     in its own kernel). Progress lines keep the figures' and notebooks' order.
     """
     global _RESULTS
-    if args.readme is None and Path(args.data).resolve() == DATA_DIR.resolve():
+    from analysis.paths import data_dir
+
+    args.data = Path(args.data) if args.data is not None else data_dir()
+    project = args.data.resolve() == DATA_DIR.resolve()
+    if args.figures is None:
+        args.figures = FIGURES_DIR if project else BUILD_DIR / "reproduce" / "figures"
+    if args.tables is None:
+        args.tables = TABLES_DIR if project else BUILD_DIR / "reproduce" / "tables"
+    if args.readme is None and project:
         args.readme = PROJECT_ROOT / "README.md"
 
     from analysis.data import DataValidationError, load_package

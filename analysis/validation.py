@@ -1,6 +1,6 @@
 """Validate the trial data package (``data/``): every problem, located by file, line and column.
 
-The data are a Frictionless Data Package (v2 profile): seven CSV tables described by
+The data are a Frictionless Data Package (v2 profile): ten CSV tables (seven of outcome data, three of appraisal) described by
 ``datapackage.json``. Validation runs in three layers and reports every problem, not
 only the first; each :class:`Problem` names the file, the line (the header is line 1),
 the column, the rule broken (a key of :data:`RULES`) and what is wrong in words.
@@ -928,7 +928,8 @@ def _check_field(table: _Table, name: str, spec: dict, problems: _Problems) -> N
 def _limit_reason(column: str) -> str:
     for kind, (columns, _, _, why) in LIMITS.items():
         if column in columns:
-            return f"plausibility limit for {kind}s: {why.split(':')[0]}"
+            plural = kind if kind.endswith("s") else f"{kind}s"
+            return f"plausibility limit for {plural}: {why.split(':')[0]}"
     return ""
 
 

@@ -89,3 +89,61 @@ def test_export_r_names_an_unknown_figure(tmp_path):
     assert done.returncode == 2
     assert "unknown figure(s) forest_of_everything" in done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_debug_before_the_command_reaches_a_command_with_its_own_debug(tmp_path, monkeypatch, capsys):
+    import analysis.pool_cli
+
+    table = tmp_path / "two.csv"
+    table.write_text("study,yi,vi\nA,0.1,0.04\nB,0.3,0.05\n", encoding="utf-8")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("no memory left")
+
+    monkeypatch.setattr(analysis.pool_cli, "pool_input", boom)
+    for argv in (["--debug", "pool", str(table)], ["pool", "--debug", str(table)]):
+        assert cli.main(argv) == 1
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last)" in err and "no memory left" in err, argv
+    assert cli.main(["pool", str(table)]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_invalid_data_package_is_listed_not_an_unexpected_error(tmp_path, capsys):
+    import shutil
+
+    from analysis.paths import DATA_DIR
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    (data / "timepoints.csv").write_text("", encoding="utf-8")
+    assert cli.main(["export-r", "--data", str(data), "--output-dir", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: export-r: 1 problem(s) in the data package")
+    assert "timepoints.csv" in err and "[rule: empty-file]" in err and "unexpected" not in err
+
+
+def _no_drawing(name, out_dir):
+    """In place of reproduce's figure task: where it would write, nothing drawn."""
+    return [Path(out_dir) / name], 0.0
+
+
+def test_reproduce_on_other_data_leaves_the_committed_figures_alone(tmp_path, monkeypatch, capsys):
+    import argparse
+    import shutil
+
+    import analysis.reproduce as reproduce
+    from analysis.paths import DATA_DIR
+
+    data = tmp_path / "mine"
+    shutil.copytree(DATA_DIR, data)
+    monkeypatch.setattr(reproduce, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setenv("DEXA_MA_DATA", str(data))  # as validate, multiverse and export-r read it
+    parser = reproduce.add_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(["--skip-notebooks"])
+    monkeypatch.setattr(reproduce, "_figure_task", _no_drawing)
+    assert reproduce.run(args) == 0
+    assert args.data == data and args.readme is None
+    assert args.figures == tmp_path / "build" / "reproduce" / "figures"
+    assert (tmp_path / "build" / "reproduce" / "tables" / "summary_of_findings.csv").exists()
+    capsys.readouterr()

@@ -598,3 +598,13 @@ def test_a_pipe_is_read_like_a_file(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 2
     assert done.stderr == "error: stdin line 4: column 'vi' is not a finite number (got 'x')\n"
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_text_that_is_not_utf8_in_a_data_row_is_located(tmp_path, capsys, quoted):
+    path = tmp_path / "latin1.csv"
+    label = b'"Caf\xe9 trial"' if quoted else b"Caf\xe9 trial"
+    path.write_bytes(b"study,yi,vi\nA,0.1,0.04\n" + label + b",0.3,0.05\n")
+    code, out, err = _run([path], capsys)
+    assert code == 2 and out == ""
+    assert err.strip() == "error: latin1.csv line 3: the text is not UTF-8; save the file as UTF-8 CSV"

@@ -24,7 +24,6 @@ so CPU time is about what the wall clock would show with the machine to itself.
 from __future__ import annotations
 
 import argparse
-import datetime
 import statistics
 import sys
 import tempfile
@@ -39,14 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.data import load_package  # noqa: E402
 from analysis.multiverse import multiverse, read_factors  # noqa: E402
 from analysis.paths import DATA_DIR  # noqa: E402
-from analysis.pool_cli import render_csv  # noqa: E402
+from analysis.outputs import csv_chunks, write_output  # noqa: E402
 from analysis.pooling import ConvergenceWarning, pool_batch  # noqa: E402
 from machine import describe  # noqa: E402
 
 MODELS = [("FE", False)] + [(m, hk) for m in ("REML", "DL", "PM", "ML", "HE", "SJ")
                             for hk in (False, True)]
-
-
 
 
 class Timings(list):
@@ -84,7 +81,6 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
 
-    print(f"date: {datetime.date.today().isoformat()}")
     print(describe())
     print("other work may share the machine: minimum and median of several runs\n")
 
@@ -98,7 +94,7 @@ def main(argv=None) -> int:
         def whole():
             result = multiverse(pkg, grid)
             summary = result.summary()
-            target.write_text(render_csv(result.specifications), encoding="utf-8")
+            write_output(csv_chunks(result.specifications), target)
             return result, summary
 
         times, (result, _) = _times(whole, args.repeat)

@@ -139,3 +139,13 @@ def test_pytest_xdist_keeps_an_xdist_group_on_one_worker(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     workers = (tmp_path / "workers.txt").read_text().split()
     assert len(workers) == 6 and len(set(workers)) == 1, workers
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "benchmarks").glob("bench_*.py")), ids=lambda p: p.name)
+def test_every_benchmark_starts(script):
+    # `make bench` must not break silently when the code it measures changes: each script
+    # imports what it measures and parses its arguments (the measurements are not run here)
+    run = subprocess.run([sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage:"), run.stdout

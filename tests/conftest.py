@@ -3,6 +3,9 @@ from it, each made once per session."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from analysis.data import load_package
@@ -47,3 +50,11 @@ def multiverse_result(pkg):
     from analysis.multiverse import multiverse
 
     return multiverse(pkg)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A copy of the committed data package, for a test to change."""
+    target = tmp_path / "data"
+    shutil.copytree(DATA_DIR, target)
+    return target

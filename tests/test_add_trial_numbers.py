@@ -9,7 +9,6 @@ only in this test; nothing is written to data/.
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 import subprocess
@@ -27,41 +26,16 @@ from analysis.figures import all_figures
 from analysis.trial_effects import review_tables
 from analysis.trial_effects import continuous_effects
 
+from datacopy import SYNTHETIC_NEETER, fill_neeter_synthetic  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "test fixture"
 
-#: Synthetic (made-up) numbers: (mean, SD, n) per arm and time point. Pain, so lower
-#: is better: dexamethasone is given less pain than placebo.
-SYNTHETIC = {
-    ("dexamethasone", "end_of_treatment"): (3.0, 1.5, 14),
-    ("placebo", "end_of_treatment"): (5.0, 2.0, 11),
-    ("dexamethasone", "week_6"): (2.0, 1.5, 14),
-    ("placebo", "week_6"): (3.0, 2.0, 11),
-}
+SYNTHETIC = SYNTHETIC_NEETER
 
 
 def _fill_neeter(data_dir: Path) -> None:
-    path = data_dir / "outcomes.csv"
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames
-        rows = list(reader)
-    filled = 0
-    for r in rows:
-        key = (r["arm_id"], r["timepoint_id"])
-        if r["study_id"] == "neeter2003" and r["outcome_id"] == "pain_activity" and key in SYNTHETIC:
-            for field, value in zip(("mean", "sd", "n"), SYNTHETIC[key]):
-                r[field] = f"{value:g}"
-                r[f"{field}_status"] = "reported"
-                r[f"{field}_source"] = SOURCE
-                r[f"{field}_note"] = ""
-            r["notes"] = "synthetic numbers for a test"
-            filled += 1
-    assert filled == 4
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    fill_neeter_synthetic(data_dir, SOURCE)
 
 
 def _oriented_g(key_t, key_c):

@@ -10,7 +10,6 @@ and in-process, and every failure is checked.
 
 from __future__ import annotations
 
-import csv
 import inspect
 import os
 import re
@@ -22,17 +21,10 @@ from pathlib import Path
 import pytest
 
 import test_data_content as content
+from datacopy import fill_neeter_synthetic
 from analysis.data import load_package, validate_package
 
 ROOT = Path(__file__).resolve().parents[1]
-
-#: Synthetic (made-up) numbers: (mean, SD, n) per arm and time point.
-SYNTHETIC = {
-    ("dexamethasone", "end_of_treatment"): (3.0, 1.5, 14),
-    ("placebo", "end_of_treatment"): (5.0, 2.0, 11),
-    ("dexamethasone", "week_6"): (2.0, 1.5, 14),
-    ("placebo", "week_6"): (3.0, 2.0, 11),
-}
 
 
 @pytest.fixture(scope="module")
@@ -40,22 +32,7 @@ def filled(tmp_path_factory) -> tuple[Path, dict[tuple[str, str], int]]:
     """The copy, and the line of each filled row."""
     data_dir = tmp_path_factory.mktemp("user") / "data"
     shutil.copytree(ROOT / "data", data_dir)
-    path = data_dir / "outcomes.csv"
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header, rows = reader.fieldnames, list(reader)
-    lines = {}
-    for line, r in enumerate(rows, start=2):
-        key = (r["arm_id"], r["timepoint_id"])
-        if r["study_id"] == "neeter2003" and r["outcome_id"] == "pain_activity" and key in SYNTHETIC:
-            for field, value in zip(("mean", "sd", "n"), SYNTHETIC[key]):
-                r.update({field: f"{value:g}", f"{field}_status": "reported", f"{field}_source": "test fixture",
-                          f"{field}_note": ""})
-            lines[key] = line
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    lines = fill_neeter_synthetic(data_dir)
     assert len(lines) == 4 and validate_package(data_dir) == []
     return data_dir, lines
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,39 +43,7 @@ DATA = ROOT / "data"
 # --------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DATA, target)
-    return target
-
-
-def read_rows(path: Path) -> list[list[str]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.reader(fh))
-
-
-def write_rows(path: Path, rows: list[list[str]]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
-
-
-def line_of(data_dir: Path, file: str, **match: str) -> int:
-    """Line number (header = 1) of the only row whose cells equal ``match``."""
-    rows = read_rows(data_dir / file)
-    header = rows[0]
-    hits = [i + 1 for i, r in enumerate(rows) if i > 0
-            and all(r[header.index(k)] == v for k, v in match.items())]
-    assert len(hits) == 1, (file, match, hits)
-    return hits[0]
-
-
-def set_cells(data_dir: Path, file: str, line: int, **cells: str) -> None:
-    rows = read_rows(data_dir / file)
-    header = rows[0]
-    for column, value in cells.items():
-        rows[line - 1][header.index(column)] = value
-    write_rows(data_dir / file, rows)
+from datacopy import line_of, read_rows, set_cells, write_rows  # noqa: E402
 
 
 def has(problems: list[Problem], file: str, line: int | None, column: str | None, rule: str) -> bool:

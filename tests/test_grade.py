@@ -8,7 +8,6 @@ sign test and the weights (tests/reference/grade_reference.R and its JSON).
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import shutil
@@ -360,33 +359,13 @@ def test_an_estimable_trial_without_an_assessment_counts_as_not_assessed(pkg, ef
 
 # a synthetic extra estimable trial: Neeter 2003 with made-up numbers -------------------
 
-#: Synthetic (made-up) pain scores, lower is better: (mean, SD, n) per arm at each time.
-SYNTHETIC = {
-    ("dexamethasone", "end_of_treatment"): (3.0, 1.5, 14),
-    ("placebo", "end_of_treatment"): (5.0, 2.0, 11),
-    ("dexamethasone", "week_6"): (2.0, 1.5, 14),
-    ("placebo", "week_6"): (3.0, 2.0, 11),
-}
-
-
 @pytest.fixture(scope="module")
 def with_neeter(tmp_path_factory):
+    from datacopy import fill_neeter_synthetic
+
     data_dir = tmp_path_factory.mktemp("synthetic") / "data"
     shutil.copytree(ROOT / "data", data_dir)
-    path = data_dir / "outcomes.csv"
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header, rows = reader.fieldnames, list(reader)
-    for r in rows:
-        key = (r["arm_id"], r["timepoint_id"])
-        if r["study_id"] == "neeter2003" and r["outcome_id"] == "pain_activity" and key in SYNTHETIC:
-            for field, value in zip(("mean", "sd", "n"), SYNTHETIC[key]):
-                r[field], r[f"{field}_status"], r[f"{field}_source"] = f"{value:g}", "reported", "test fixture"
-            r["notes"] = "synthetic numbers for a test"
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=header, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    fill_neeter_synthetic(data_dir)
     pkg = load_package(data_dir)
     tables = review_tables(pkg)
     return pkg, tables.effects, summary_of_findings_for(tables)

@@ -7,8 +7,6 @@ the content tests read the committed data/risk_of_bias.csv and data/pedro_rating
 
 from __future__ import annotations
 
-import csv
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -355,36 +353,7 @@ def test_trial_overall_takes_the_worst_result(pkg):
 # --------------------------------------------------------------------------- validation
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DATA, target)
-    return target
-
-
-def _rows(path: Path) -> list[list[str]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.reader(fh))
-
-
-def _write(path: Path, rows: list[list[str]]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
-
-
-def _line(data_dir: Path, file: str, **match: str) -> int:
-    rows = _rows(data_dir / file)
-    header = rows[0]
-    hits = [i + 1 for i, r in enumerate(rows) if i and all(r[header.index(k)] == v for k, v in match.items())]
-    assert len(hits) == 1, hits
-    return hits[0]
-
-
-def _set(data_dir: Path, file: str, line: int, **cells: str) -> None:
-    rows = _rows(data_dir / file)
-    for column, value in cells.items():
-        rows[line - 1][rows[0].index(column)] = value
-    _write(data_dir / file, rows)
+from datacopy import line_of as _line, read_rows as _rows, set_cells as _set, write_rows as _write  # noqa: E402,E501
 
 
 def _expect(problems, file, line, column, rule):

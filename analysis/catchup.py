@@ -75,10 +75,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from analysis import conventions
 from analysis import effect_sizes as es
+from analysis.distributions import StudentT, norm
 from analysis.conventions import (
     FAVOURS_CONTROL,
     FAVOURS_TREATMENT,
@@ -259,7 +259,7 @@ def change_in_effect(y1, v1, y2, v2, cov, *, level: float = 0.95) -> dict[str, n
     se = np.sqrt(var)
     z = _z(level)
     return {"change": change, "var": var, "se": se, "ci_lb": change - z * se,
-            "ci_ub": change + z * se, "pval": 2 * stats.norm.sf(np.abs(change) / se)}
+            "ci_ub": change + z * se, "pval": 2 * norm.sf(np.abs(change) / se)}
 
 
 def rho_roots(change: float, v1: float, v2: float, cov_per_rho: float,
@@ -295,6 +295,8 @@ def rho_roots(change: float, v1: float, v2: float, cov_per_rho: float,
         r_bad = rhos[np.argmax(v <= 0)]
         raise ValueError(f"the variance of the change is <= 0 at rho = {r_bad:.4g}; the "
                          "covariance per rho is too large for v1 and v2")
+
+    from scipy import optimize  # only here: its import costs a fifth of a second
 
     def f(r):
         return abs(d) - z * math.sqrt(var(r))
@@ -681,11 +683,11 @@ def share_remaining(effects: pd.DataFrame, *, rho=(0.0, 0.5, 0.8, 0.95), level: 
 
 def _dist(df):
     if df is None or (isinstance(df, float) and math.isnan(df)):
-        return stats.norm, "normal"
+        return norm, "normal"
     df = float(df)
     if not (math.isfinite(df) and df > 0):
         raise ValueError(f"df must be a positive number, got {df!r}")
-    return stats.t(df), "t"
+    return StudentT(df), "t"
 
 
 def tost(estimate: float, se: float, margin: float, *, alpha: float = 0.05,
@@ -953,6 +955,8 @@ def threshold_crossings(yi, vi, n_t: float, n_c: float, *, method: str = "REML",
                           "ci_ub": summ["ci_ub"].to_numpy(float),
                           "tau2": summ["tau2"].to_numpy(float)})
     curve["conclusion"] = _conclusion(curve["ci_lb"], curve["ci_ub"])
+
+    from scipy import optimize  # only here: its import costs a fifth of a second
 
     def pooled(g: float) -> pd.Series:
         gy, gv = _hypothetical(g, nt, nc, smd_vtype, factor)

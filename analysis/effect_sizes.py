@@ -44,7 +44,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
+
+from analysis.distributions import StudentT, norm
 
 __all__ = [
     "EffectSizes",
@@ -389,9 +391,9 @@ def _quantile(level: float, dist: str, df, func: str):
     if not 0 < level < 1:
         raise ValueError(f"{func}: level must be between 0 and 1, got {level!r}")
     if dist == "normal":
-        return stats.norm.ppf((1 + level) / 2)
+        return norm.ppf((1 + level) / 2)
     if dist == "t":
-        return stats.t.ppf((1 + level) / 2, df)
+        return StudentT(df).ppf((1 + level) / 2)
     raise ValueError(f"{func}: unknown dist {dist!r}; choose 'normal' or 't'")
 
 
@@ -489,9 +491,9 @@ def se_of_difference_from_p(mean_difference, p, n1, n2, *, dist: str = "t") -> D
     _check(md == 0, func, "a mean difference of 0 cannot give p < 1")
     _check((a < 1) | (b < 1) | (a + b < 3), func, "group sizes must be >= 1 with n1 + n2 >= 3")
     if dist == "t":
-        q = stats.t.isf(pp / 2, a + b - 2)
+        q = StudentT(a + b - 2).isf(pp / 2)
     elif dist == "normal":
-        q = stats.norm.isf(pp / 2)
+        q = norm.isf(pp / 2)
     else:
         raise ValueError(f"{func}: unknown dist {dist!r}; choose 't' or 'normal'")
     se = np.abs(md) / q
@@ -535,12 +537,12 @@ def pooled_sd_from_se_of_difference(se, n1, n2) -> Derived:
 
 def _wan_xi(n):
     """Wan et al. 2014 eq. 7: ``ξ(n) = 2 Φ⁻¹((n - 0.375) / (n + 0.25))``."""
-    return 2 * stats.norm.ppf((n - 0.375) / (n + 0.25))
+    return 2 * norm.ppf((n - 0.375) / (n + 0.25))
 
 
 def _wan_eta(n):
     """Wan et al. 2014 eq. 15: ``η(n) = 2 Φ⁻¹((0.75 n - 0.125) / (n + 0.25))``."""
-    return 2 * stats.norm.ppf((0.75 * n - 0.125) / (n + 0.25))
+    return 2 * norm.ppf((0.75 * n - 0.125) / (n + 0.25))
 
 
 def _quantile_scenario(n, min, q1, median, q3, max, func: str, need_median: bool):

@@ -55,7 +55,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.risk_of_bias import (
     JUDGEMENT_LABELS,
@@ -866,6 +865,8 @@ def sign_tests(cells: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
     p < ``alpha`` (fewer than 6 votes at 0.05) the test is not meaningful: ``p_value``
     is left empty and ``note`` says so, with the smallest p the votes could give.
     """
+    from scipy.stats import binomtest  # only here: scipy.stats takes half a second to import
+
     rows = []
     for (scope, window, domain), g in cells[cells["drawn"]].groupby(["scope", "window", "domain"], sort=False):
         votes = g[g["in_vote"]]
@@ -875,12 +876,12 @@ def sign_tests(cells: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
         if n == 0:
             note = "no trial with a between-group direction"
         else:
-            best = stats.binomtest(n, n, 0.5).pvalue
+            best = binomtest(n, n, 0.5).pvalue
             if best >= alpha:
                 note = (f"too few trials for a sign test: {n} vote(s), the smallest possible "
                         f"two-sided p is {best:.2g}")
             else:
-                p = stats.binomtest(up, n, 0.5).pvalue
+                p = binomtest(up, n, 0.5).pvalue
                 note = f"{up} of {n} favour dexamethasone"
         rows.append({"scope": scope, "window": window, "domain": domain, "up": up, "down": down,
                      "votes": n, "trials": len(g), "p_value": p, "note": note})

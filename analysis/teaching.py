@@ -47,10 +47,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis import conventions
 from analysis import effect_sizes as es
+from analysis.distributions import StudentT
 
 __all__ = [
     "ANSWER_TAG",
@@ -383,7 +383,7 @@ def _half_width_se_reading(c: TeachingContext) -> float:
 
 def _half_width_t(c: TeachingContext) -> float:
     m_t, sd_t, n_t, m_c, sd_c, n_c = c.arms(c.effect(GUDEMAN, "MD", "end_of_treatment"))
-    return float(stats.t.ppf(0.975, n_t + n_c - 2)) * math.sqrt(_scalar(_md_eot(c).vi))
+    return float(StudentT(n_t + n_c - 2).ppf(0.975)) * math.sqrt(_scalar(_md_eot(c).vi))
 
 
 def _half_width_total_n(c: TeachingContext) -> float:
@@ -634,13 +634,13 @@ _EXERCISE_LIST = [
     _number(
         "exercise-5a", 5, "Two trials, one random-effects interval",
         "The Hartung\u2013Knapp 95% CI of two trials uses a t quantile. Which value is it?",
-        "a number, 2 decimals", 0.006, 2, lambda c: float(stats.t.ppf(0.975, 1)),
+        "a number, 2 decimals", 0.006, 2, lambda c: float(StudentT(1).ppf(0.975)),
         [Hint("normal", "Close: that is the normal quantile of the Wald-type interval. "
               "Hartung\u2013Knapp uses t with k \u2212 1 df.", lambda c: _z()),
          Hint("two_df", "Close: that is t with 2 df. With k = 2 trials, k \u2212 1 = 1.",
-              lambda c: float(stats.t.ppf(0.975, 2))),
+              lambda c: float(StudentT(2).ppf(0.975))),
          Hint("one_sided", "Close: that is the 95% quantile; a two-sided 95% CI uses the "
-              "97.5% quantile.", lambda c: float(stats.t.ppf(0.95, 1)))],
+              "97.5% quantile.", lambda c: float(StudentT(1).ppf(0.95)))],
         "Not yet. The quantile is t(0.975) with k \u2212 1 degrees of freedom."),
     _number(
         "exercise-5b", 5, "Two trials, one random-effects interval",

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis import conventions
 from analysis import effect_sizes as es
+from analysis.distributions import StudentT, norm
 
 #: Reason shown for a trial with no usable number.
 NO_PUBLIC_NUMBERS = "Not estimable \u2014 no numbers in the public record"
@@ -337,7 +337,7 @@ def binary_effects(pkg, *, measure: str = "RR") -> pd.DataFrame:
             rec.update(percent_t=t_row.get("percent"), n_t=n_t.value, events_t=a,
                        percent_c=c_row.get("percent"), n_c=n_c.value, events_c=c,
                        yi=yi, vi=vi, estimate=back(yi), ci_lb=back(yi - z * se),
-                       ci_ub=back(yi + z * se), pval=2 * stats.norm.sf(abs(yi) / se),
+                       ci_ub=back(yi + z * se), pval=2 * norm.sf(abs(yi) / se),
                        estimable=True, reason="",
                        how=f"{how_a}; {how_c}; n: {n_t.how}; {eff.description}")
             records.append(rec)
@@ -403,7 +403,7 @@ def arm_time_course(pkg, *, level: float = 0.95) -> pd.DataFrame:
         n = resolve_group_size(r, arm)
         if n is None:
             continue
-        half = stats.t.ppf(0.5 + level / 2, n.value - 1) * r["sd"] / np.sqrt(n.value)
+        half = StudentT(n.value - 1).ppf(0.5 + level / 2) * r["sd"] / np.sqrt(n.value)
         records.append({
             "study_id": r["study_id"], "study": studies.loc[r["study_id"], "label"],
             "outcome": r["name"], "arm": _arm_name(arm), "role": arm["role"],

@@ -5,6 +5,12 @@ pool; write every figure (PNG, SVG and the CSV of its numbers) into ``figures/``
 execute every notebook headless with nbclient into ``build/notebooks/`` (also as HTML).
 Any failure stops the run with a non-zero exit and the failing step named.
 
+A figure or notebook whose inputs (the data package, the ``analysis`` code, the pinned
+library versions, the notebook itself) are byte for byte those it was last made from,
+and whose files are as that run left them, is not made again (:mod:`analysis.stamps`);
+the progress lines say "up to date". ``--force`` makes everything. The tables and the
+README's results are always rewritten (they take about a second).
+
 The notebooks read the data folder given with ``--data``: it reaches their kernels as
 the environment variable ``DEXA_MA_DATA`` (see :func:`analysis.paths.data_dir`). Their
 kernels draw figures inline (``MPLBACKEND`` is set to the inline backend for them), so
@@ -147,6 +153,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--readme", type=Path, default=None,
                         help="rewrite the results section of this README (default: the "
                              "project's README.md when --data is the project's data/)")
+    parser.add_argument("--force", action="store_true",
+                        help="make every figure and notebook again, also those whose inputs "
+                             "(data, code, library versions, the notebook) have not changed "
+                             "since they were last made")
     parser.add_argument("--skip-notebooks", action="store_true",
                         help="write the figures, the tables and the README's results, but do "
                              "not execute the notebooks")
@@ -187,15 +197,24 @@ def _pool(jobs: int):
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
 
 
+def _order_longest_first(items: list, seconds: dict) -> list:
+    """``items`` by their last recorded duration, longest (or never timed) first, so that
+    the last to start is short and both cores stay busy to the end."""
+    return sorted(items, key=lambda item: -seconds.get(item, float("inf")))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``reproduce`` for parsed arguments; return the exit status.
 
-    Validates the data once, computes every result once, then draws the figures and
+    Validates the data once and computes every result once; then draws the figures and
     executes the notebooks side by side in worker processes (one per CPU; each notebook
-    in its own kernel). Progress lines keep the figures' and notebooks' order.
+    in its own kernel), leaving out those whose inputs have not changed since they were
+    last made (:mod:`analysis.stamps`; ``--force`` makes everything). Progress lines keep
+    the figures' and notebooks' order.
     """
     global _RESULTS
     from analysis.paths import data_dir
+    from analysis.stamps import Stamps, inputs_key, item_key
 
     args.data = Path(args.data) if args.data is not None else data_dir()
     project = args.data.resolve() == DATA_DIR.resolve()
@@ -205,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         args.tables = TABLES_DIR if project else BUILD_DIR / "reproduce" / "tables"
     if args.readme is None and project:
         args.readme = PROJECT_ROOT / "README.md"
+    force = bool(getattr(args, "force", False))
 
     from analysis.data import DataValidationError, load_package
     from analysis.figures import Results, figure_names, write_review_tables
@@ -235,38 +255,78 @@ def run(args: argparse.Namespace) -> int:
             written.append(args.readme)
     print(f"      {len(written)} tables ({time.perf_counter() - t:.1f} s)", flush=True)
 
+    stamps = Stamps(BUILD_DIR)
+    base = inputs_key(args.data)
+    figures_dir = Path(args.figures).resolve()
     names = figure_names(results)
+    figure_item = {name: f"figure {figures_dir / name}" for name in names}
+    stale_names = [n for n in names
+                   if force or not stamps.up_to_date(figure_item[n], base)]
     notebooks = [] if args.skip_notebooks else sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     nb_dir = BUILD_DIR / "notebooks"
     nb_dir.mkdir(parents=True, exist_ok=True)
-    t = _step(3, total, f"drawing {len(names)} figures into {_shown(args.figures)}"
-              + (f" (the {len(notebooks)} notebooks start alongside)" if notebooks else ""))
+    nb_item = {p: f"notebook {(nb_dir / p.name).resolve()}" for p in notebooks}
+    nb_key = {p: item_key(base, p) for p in notebooks}
+    stale_notebooks = [p for p in notebooks
+                       if force or not stamps.up_to_date(nb_item[p], nb_key[p])]
+    fresh = (len(names) - len(stale_names)) + (len(notebooks) - len(stale_notebooks))
+
+    kept = len(names) - len(stale_names)
+    t = _step(3, total, f"drawing {len(stale_names)} figures into {_shown(args.figures)}"
+              + (f", {kept} up to date" if kept else "")
+              + (f" (the {len(stale_notebooks)} notebooks to run start alongside)"
+                 if stale_notebooks else ""))
     failures: list[str] = []
     jobs = os.cpu_count() or 1
+    last = {item: record.get("seconds", float("inf"))
+            for item, record in stamps.items.items() if isinstance(record, dict)}
     # Two pools: a notebook's worker mostly waits while its kernel (another process)
-    # computes, so figures get workers of their own.
+    # computes, so figures get workers of their own. The longest start first.
     with _pool(jobs) as nb_pool, _pool(jobs) as pool:
-        nb_futures = [nb_pool.submit(_execute_one, p, nb_dir, 600, args.data)
-                      for p in notebooks]
-        fig_futures = [pool.submit(_figure_task, name, args.figures) for name in names]
-        for name, future in zip(names, fig_futures):
+        nb_futures = {p: nb_pool.submit(_execute_one, p, nb_dir, 600, args.data)
+                      for p in _order_longest_first(stale_notebooks,
+                                                    {p: last.get(nb_item[p], float("inf"))
+                                                     for p in stale_notebooks})}
+        fig_futures = {name: pool.submit(_figure_task, name, args.figures)
+                       for name in _order_longest_first(
+                           stale_names, {n: last.get(figure_item[n], float("inf"))
+                                         for n in stale_names})}
+        for name in names:
+            if name not in fig_futures:
+                print(f"      {name} (up to date)", flush=True)
+                continue
             try:
-                paths, seconds = future.result()
+                paths, seconds = fig_futures[name].result()
             except Exception as exc:  # name the figure; the others still run
+                stamps.forget(figure_item[name])
                 failures.append(f"figure {name} failed: {type(exc).__name__}: {exc}")
                 print(f"      FAILED   {name}", flush=True)
                 continue
             written += paths
+            stamps.record(figure_item[name], base,
+                          [figures_dir / f"{name}{suffix}" for suffix in (".png", ".svg", ".csv")],
+                          seconds=seconds)
             print(f"      {name} ({seconds:.1f} s)", flush=True)
         print(f"      {len(names)} figures -> {_shown(args.figures)} "
               f"({time.perf_counter() - t:.1f} s)", flush=True)
         if notebooks:
             t = _step(4, total, "executing notebooks")
             nb_written: list[Path] = []
-            for path, future in zip(notebooks, nb_futures):
-                nb_written, failures = _collect(path, *future.result(), nb_written, failures,
-                                                True)
+            for path in notebooks:
+                if path not in nb_futures:
+                    print(f"      up to date {path.name}", flush=True)
+                    continue
+                paths, seconds, error = nb_futures[path].result()
+                nb_written, failures = _collect(path, paths, seconds, error, nb_written,
+                                                failures, True)
+                if error is None:
+                    stamps.record(nb_item[path], nb_key[path],
+                                  [nb_dir / path.name, (nb_dir / path.name).with_suffix(".html")],
+                                  seconds=seconds)
+                else:
+                    stamps.forget(nb_item[path])
             written += nb_written
+    stamps.save()
     if failures:
         print("\n".join(failures), file=sys.stderr)
         print("reproduce: stopped, a figure or a notebook failed", file=sys.stderr)
@@ -275,12 +335,20 @@ def run(args: argparse.Namespace) -> int:
         from analysis.teaching import TEACHING_NOTEBOOK, build_versions
 
         teaching = nb_dir / TEACHING_NOTEBOOK
-        if teaching.exists():
-            written += build_versions(teaching, BUILD_DIR / "teaching")
+        teaching_item = f"teaching versions {(BUILD_DIR / 'teaching').resolve()}"
+        teaching_key = item_key(base, teaching)
+        if teaching.exists() and (force or not stamps.up_to_date(teaching_item,
+                                                                 teaching_key)):
+            versions = build_versions(teaching, BUILD_DIR / "teaching")
+            stamps.record(teaching_item, teaching_key, versions)
+            stamps.save()
+            written += versions
             print(f"      student and teacher versions -> {_shown(BUILD_DIR / 'teaching')}",
                   flush=True)
         print(f"      {len(notebooks)} notebooks -> {_shown(nb_dir)} "
               f"({time.perf_counter() - start:.1f} s since the start)", flush=True)
-    print(f"reproduce: done, {len(written)} files written in "
-          f"{time.perf_counter() - start:.1f} s")
+    print(f"reproduce: done, {len(written)} files written"
+          + (f", {fresh} figures and notebooks up to date (--force remakes them)"
+             if fresh else "")
+          + f" in {time.perf_counter() - start:.1f} s")
     return 0

@@ -1,0 +1,240 @@
+"""Build stamps (analysis.stamps) and the incremental `reproduce` built on them: an output
+is remade exactly when something it is made from changed, or its files did."""
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import analysis.multiverse
+import analysis.reproduce as reproduce
+import analysis.stamps as stamps
+from analysis.paths import DATA_DIR
+from analysis.stamps import Stamps, file_digest, inputs_key, item_key
+
+
+def test_an_output_is_up_to_date_only_with_its_key_and_its_files_as_left(tmp_path):
+    out = tmp_path / "figure.png"
+    out.write_bytes(b"drawn")
+    gone = tmp_path / "figure.svg"  # recorded as absent
+    s = Stamps(tmp_path)
+    assert not s.up_to_date("figure", "k1")  # never made
+    s.record("figure", "k1", [out, gone], seconds=1.5)
+    assert s.up_to_date("figure", "k1")
+    assert not s.up_to_date("figure", "k2")  # made from something else
+    out.write_bytes(b"edited by hand")
+    assert not s.up_to_date("figure", "k1")
+    out.write_bytes(b"drawn")
+    assert s.up_to_date("figure", "k1")
+    gone.write_bytes(b"appeared")
+    assert not s.up_to_date("figure", "k1")
+    gone.unlink()
+    out.unlink()
+    assert not s.up_to_date("figure", "k1")
+
+
+def test_stamps_survive_a_save_and_merge_with_another_runs(tmp_path):
+    out = tmp_path / "a.csv"
+    out.write_text("x\n")
+    first, second = Stamps(tmp_path), Stamps(tmp_path)
+    first.record("a", "k", [out], seconds=2.0)
+    first.save()
+    second.record("b", "k", [out])
+    second.save()  # read the file again before writing: a's stamp stays
+    again = Stamps(tmp_path)
+    assert again.up_to_date("a", "k") and again.up_to_date("b", "k")
+    assert again.items["a"]["seconds"] == 2.0
+    again.forget("a")
+    again.save()
+    assert set(Stamps(tmp_path).items) == {"b"}
+
+
+def test_an_unreadable_stamps_file_means_everything_is_remade(tmp_path):
+    (tmp_path / stamps.STAMPS_FILE).write_text("{not json", encoding="utf-8")
+    s = Stamps(tmp_path)
+    assert s.items == {} and not s.up_to_date("a", "k")
+    (tmp_path / stamps.STAMPS_FILE).write_text(json.dumps({"a": "no record"}), encoding="utf-8")
+    assert not Stamps(tmp_path).up_to_date("a", "k")
+
+
+def test_file_digest_is_sha256_and_none_for_a_missing_file(tmp_path):
+    import hashlib
+
+    path = tmp_path / "f"
+    path.write_bytes(b"abc" * 1_000_000)
+    assert file_digest(path) == hashlib.sha256(b"abc" * 1_000_000).hexdigest()
+    assert file_digest(tmp_path / "missing") is None
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A project root with its own analysis/ and lock file, and a copy of the data."""
+    root = tmp_path / "project"
+    (root / "analysis").mkdir(parents=True)
+    (root / "analysis" / "pooling.py").write_text("x = 1\n")
+    (root / "requirements.lock").write_text("numpy==2\n")
+    (root / "pyproject.toml").write_text("[project]\n")
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    monkeypatch.setattr(stamps, "PROJECT_ROOT", root)
+    return root, data
+
+
+def test_the_key_changes_with_any_data_file_the_code_the_pins_and_the_libraries(project, monkeypatch):
+    root, data = project
+    key = inputs_key(data)
+    assert inputs_key(data) == key  # the same inputs, the same key
+    changes = [
+        lambda: (data / "studies.csv").write_bytes((data / "studies.csv").read_bytes() + b"\n"),
+        lambda: (data / "new_table.csv").write_text("a\n1\n"),
+        lambda: (data / "new_table.csv").rename(data / "renamed.csv"),
+        lambda: (root / "analysis" / "pooling.py").write_text("x = 2\n"),
+        lambda: (root / "analysis" / "multiverse_factors.toml").write_text("[f]\n"),
+        lambda: (root / "requirements.lock").write_text("numpy==3\n"),
+        lambda: monkeypatch.setattr(stamps.metadata, "version", lambda name: "99"),
+    ]
+    seen = {key}
+    for change in changes:
+        change()
+        new = inputs_key(data)
+        assert new not in seen, change
+        seen.add(new)
+    # byte-identical copies elsewhere are other inputs (the notebooks print the folder)
+    other = data.parent / "other"
+    shutil.copytree(data, other)
+    assert inputs_key(other) != inputs_key(data)
+    # bytecode caches are not inputs
+    (root / "analysis" / "__pycache__").mkdir()
+    (root / "analysis" / "__pycache__" / "pooling.cpython-311.pyc").write_bytes(b"\0")
+    assert inputs_key(data) in seen
+
+
+def test_a_notebooks_key_adds_its_own_bytes(tmp_path):
+    nb = tmp_path / "01.ipynb"
+    nb.write_text("{}")
+    first = item_key("base", nb)
+    assert item_key("base", nb) == first and item_key("other", nb) != first
+    nb.write_text("{ }")
+    assert item_key("base", nb) != first
+
+
+# ------------------------------------------------------------------ reproduce, incremental
+
+def _fake_figure(name, out_dir):
+    """In place of reproduce's figure task: write the three files, note the call."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}{suffix}" for suffix in (".png", ".svg", ".csv")]
+    for path in paths:
+        path.write_text(name)
+    with open(out_dir.parent / "calls.txt", "a") as log:
+        log.write(f"figure {name}\n")
+    return paths, 0.01
+
+
+def _fake_notebook(path, out_dir, timeout, data_dir):
+    """In place of executing a notebook: write its two files, note the call."""
+    out_dir = Path(out_dir)
+    target = out_dir / path.name
+    target.write_text(path.read_text())
+    target.with_suffix(".html").write_text("<html></html>")
+    with open(out_dir.parent / "calls.txt", "a") as log:
+        log.write(f"notebook {path.name}\n")
+    return [target, target.with_suffix(".html")], 0.01, None
+
+
+_MULTIVERSE = []
+
+
+def _multiverse_once(pkg, multiverse=analysis.multiverse.multiverse):
+    if not _MULTIVERSE:
+        _MULTIVERSE.append(multiverse(pkg))
+    return _MULTIVERSE[0]
+
+
+@pytest.fixture
+def incremental(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in ("01_a.ipynb", "02_b.ipynb"):
+        (notebooks / name).write_text(json.dumps({"cells": [], "name": name}))
+    build = tmp_path / "build"
+    monkeypatch.setattr(reproduce, "BUILD_DIR", build)
+    monkeypatch.setattr(reproduce, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(reproduce, "_figure_task", _fake_figure)
+    monkeypatch.setattr(reproduce, "_execute_one", _fake_notebook)
+    # the multiverse is the slowest result and no figure is drawn here: compute it once
+    monkeypatch.setattr(analysis.multiverse, "multiverse", lambda pkg: _multiverse_once(pkg))
+
+    def run(*extra):
+        calls = build / "calls.txt"
+        calls.unlink(missing_ok=True)
+        parser = reproduce.add_arguments(argparse.ArgumentParser())
+        args = parser.parse_args(["--data", str(data), "--figures", str(build / "figures"),
+                                  "--tables", str(tmp_path / "tables"), *extra])
+        assert reproduce.run(args) == 0
+        return sorted(calls.read_text().splitlines()) if calls.exists() else []
+
+    return run, data, notebooks, build
+
+
+def test_a_second_run_remakes_nothing_and_says_so(incremental, capsys):
+    run, data, notebooks, build = incremental
+    first = run()
+    assert "notebook 01_a.ipynb" in first and "notebook 02_b.ipynb" in first
+    assert sum(c.startswith("figure ") for c in first) >= 10
+    capsys.readouterr()
+    assert run() == []
+    out = capsys.readouterr().out
+    assert "(up to date)" in out and "up to date 01_a.ipynb" in out
+    assert "figures and notebooks up to date (--force remakes them)" in out
+    assert sorted(run("--force")) == sorted(first)
+
+
+def test_a_changed_notebook_is_the_only_one_run_again(incremental):
+    run, data, notebooks, build = incremental
+    run()
+    (notebooks / "02_b.ipynb").write_text(json.dumps({"cells": [], "changed": True}))
+    assert run() == ["notebook 02_b.ipynb"]
+
+
+def test_changed_data_remakes_every_figure_and_notebook(incremental):
+    run, data, notebooks, build = incremental
+    first = run()
+    descriptor = data / "datapackage.json"
+    descriptor.write_text(descriptor.read_text() + "\n")
+    assert run() == first
+
+
+def test_an_output_deleted_or_edited_by_hand_is_made_again(incremental):
+    run, data, notebooks, build = incremental
+    run()
+    (build / "figures" / "catchup_one_month.png").write_text("edited")
+    (build / "notebooks" / "01_a.html").unlink()
+    assert run() == ["figure catchup_one_month", "notebook 01_a.ipynb"]
+
+
+def _failing_notebook(path, out_dir, timeout, data_dir):
+    if path.name == "02_b.ipynb":
+        return [], 0.01, "notebook 02_b.ipynb failed:\nboom"
+    return _fake_notebook(path, out_dir, timeout, data_dir)
+
+
+def test_a_failed_notebook_is_not_stamped(incremental, monkeypatch):
+    run, data, notebooks, build = incremental
+    monkeypatch.setattr(reproduce, "_execute_one", _failing_notebook)
+    parser = reproduce.add_arguments(argparse.ArgumentParser())
+    args = parser.parse_args(["--data", str(data), "--figures", str(build / "figures"),
+                              "--tables", str(build / "tables")])
+    assert reproduce.run(args) == 1
+    monkeypatch.setattr(reproduce, "_execute_one", _fake_notebook)
+    assert run() == ["notebook 02_b.ipynb"]
+
+
+def test_longest_first_puts_the_never_timed_and_the_slow_ahead():
+    order = reproduce._order_longest_first(["a", "b", "c", "d"], {"a": 1.0, "b": 9.0, "d": 3.0})
+    assert order == ["c", "b", "d", "a"]

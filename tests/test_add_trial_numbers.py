@@ -33,6 +33,9 @@ SOURCE = "test fixture"
 
 SYNTHETIC = SYNTHETIC_NEETER
 
+# one worker fills the data and builds its figures once (module fixtures run once per worker)
+pytestmark = pytest.mark.xdist_group("neeter-filled")
+
 
 def _fill_neeter(data_dir: Path) -> None:
     fill_neeter_synthetic(data_dir, SOURCE)

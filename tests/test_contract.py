@@ -32,7 +32,6 @@ from hypothesis import strategies as st  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 from analysis.data import LIMITS, load_package, validate_package  # noqa: E402
-from analysis.figures import all_figures  # noqa: E402
 from analysis.trial_effects import binary_effects, continuous_effects, review_tables  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,19 +217,12 @@ def _write(target: Path, changes) -> None:
             writer.writerows(rows)
 
 
-def figures_of(pkg):
-    """Every committed figure of a package, as `make reproduce` builds them."""
-    from analysis.multiverse import multiverse
-
-    return all_figures(review_tables(pkg), multiverse=multiverse(pkg))
-
-
-def run_pipeline(data_dir: Path) -> list[tuple[str, float, float]]:
+def run_pipeline(data_dir: Path, figure_tables: dict | None = None) -> list[tuple[str, float, float]]:
     """Everything a valid package feeds, as `make reproduce` runs it (effects, every
     figure, the committed tables and the README's results); returns (figure, width,
     height) in inches, the larger of the figure and its tight bounding box (the size of
-    the saved PNG)."""
-    from analysis.figures import Results, write_review_tables
+    the saved PNG). ``figure_tables``, if given, receives each figure's table by name."""
+    from analysis.figures import Results, build_figure, figure_names, write_review_tables
     from analysis.findings import findings_markdown
     from analysis.multiverse import multiverse
 
@@ -249,7 +241,10 @@ def run_pipeline(data_dir: Path) -> list[tuple[str, float, float]]:
     assert findings_markdown(tables, results=results.catchup, sof=results.sof,
                              multiverse=results.multiverse)
     sizes = []
-    for spec in all_figures(tables, multiverse=results.multiverse):
+    specs = [build_figure(name, results) for name in figure_names(results)]  # as reproduce
+    for spec in (s for s in specs if s is not None):
+        if figure_tables is not None:
+            figure_tables[spec.name] = spec.table
         try:
             fig = spec.figure
             w, h = fig.get_size_inches()
@@ -379,11 +374,9 @@ def test_an_extreme_but_valid_subgroup_is_drawn_with_a_weight_or_a_note(tmp_path
     target = _changed(tmp_path, [("outcomes", i, {k: v for x, value in cells.items()
                                                   for k, v in _filled(x, value, "reported").items()})
                                  for i, cells in arms.items()])
-    run_pipeline(target)
-    specs = figures_of(load_package(target))
-    table = specs[0].table
-    for spec in specs:
-        plt.close(spec.figure)
+    tables: dict = {}
+    run_pipeline(target, tables)
+    table = tables["forest_smd_end_of_treatment"]
     studies = table[table["row_type"] == "study"]
     neeter = studies[studies["study"] == "Neeter 2003"].iloc[0]
     assert abs(neeter["estimate"]) > 1e17

@@ -13,6 +13,9 @@ from analysis.trial_effects import review_tables
 from analysis.paths import DATA_DIR, FIGURES_DIR
 from analysis.plots import save_figure
 
+# one worker builds the module's figures once (a module fixture runs once per worker)
+pytestmark = pytest.mark.xdist_group("committed-figures")
+
 
 @pytest.fixture(scope="module")
 def specs(multiverse_result):

@@ -27,8 +27,9 @@ install: $(STAMP)
 validate: install
 	$(PY) -m analysis validate data
 
+# Remakes only the figures and notebooks whose inputs changed; FORCE=1 remakes them all.
 reproduce: install
-	MPLBACKEND=Agg $(PY) -m analysis reproduce
+	MPLBACKEND=Agg $(PY) -m analysis reproduce $(if $(FORCE),--force)
 
 # The suite runs on both cores (pytest-xdist); the notebook tests share one worker.
 test: install
@@ -40,6 +41,7 @@ bench: install
 	$(PY) benchmarks/bench_explorers.py
 	$(PY) benchmarks/bench_multiverse.py
 	$(PY) benchmarks/bench_validate.py
+	$(PY) benchmarks/bench_build.py --tests
 
 # Regenerate the reference JSON in tests/reference/ with R (needs R with metafor and
 # jsonlite: Debian's r-cran-metafor and r-cran-jsonlite). Not part of reproduce or test.

@@ -101,6 +101,15 @@ def item_key(base: str, *files: Path, extra: str = "") -> str:
     return digest.hexdigest()
 
 
+def _still_there(entry) -> bool:
+    """Whether any file of a stamp, or the folder of a file it recorded as absent, exists."""
+    outputs = entry.get("outputs") if isinstance(entry, dict) else None
+    if not isinstance(outputs, dict):
+        return False
+    return any(Path(path).exists() if digest is not None else Path(path).parent.is_dir()
+               for path, digest in outputs.items())
+
+
 class Stamps:
     """The recorded stamps of one build folder; :meth:`save` writes them back."""
 
@@ -151,6 +160,10 @@ class Stamps:
                 current.pop(item, None)
             else:
                 current[item] = entry
+        # forget outputs whose folder is gone (a temporary folder, say), so the file
+        # does not grow with every run on other data
+        current = {item: entry for item, entry in current.items()
+                   if item in self._changed or _still_there(entry)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".stamps-", dir=self.path.parent)
         try:

@@ -51,6 +51,24 @@ def test_stamps_survive_a_save_and_merge_with_another_runs(tmp_path):
     assert set(Stamps(tmp_path).items) == {"b"}
 
 
+def test_stamps_of_outputs_whose_folder_is_gone_are_dropped_on_save(tmp_path):
+    build, gone, kept = tmp_path / "build", tmp_path / "tmp-run", tmp_path / "figures"
+    gone.mkdir()
+    kept.mkdir()
+    (gone / "a.png").write_text("a")
+    (kept / "b.png").write_text("b")
+    first = Stamps(build)
+    first.record("in a temporary folder", "k", [gone / "a.png"])
+    first.record("kept", "k", [kept / "b.png"])
+    first.record("nothing to draw", "k", [kept / "c.png"])  # recorded as absent
+    first.save()
+    shutil.rmtree(gone)
+    second = Stamps(build)
+    second.record("new", "k", [kept / "b.png"])
+    second.save()
+    assert set(Stamps(build).items) == {"kept", "nothing to draw", "new"}
+
+
 def test_an_unreadable_stamps_file_means_everything_is_remade(tmp_path):
     (tmp_path / stamps.STAMPS_FILE).write_text("{not json", encoding="utf-8")
     s = Stamps(tmp_path)

@@ -269,9 +269,8 @@ def run(args: argparse.Namespace) -> int:
     nb_key = {p: item_key(base, p) for p in notebooks}
     stale_notebooks = [p for p in notebooks
                        if force or not stamps.up_to_date(nb_item[p], nb_key[p])]
-    fresh = (len(names) - len(stale_names)) + (len(notebooks) - len(stale_notebooks))
-
     kept = len(names) - len(stale_names)
+    fresh = kept + len(notebooks) - len(stale_notebooks)
     t = _step(3, total, f"drawing {len(stale_names)} figures into {_shown(args.figures)}"
               + (f", {kept} up to date" if kept else "")
               + (f" (the {len(stale_notebooks)} notebooks to run start alongside)"

@@ -197,10 +197,16 @@ def _pool(jobs: int):
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
 
 
-def _order_longest_first(items: list, seconds: dict) -> list:
-    """``items`` by their last recorded duration, longest (or never timed) first, so that
-    the last to start is short and both cores stay busy to the end."""
-    return sorted(items, key=lambda item: -seconds.get(item, float("inf")))
+def _order_longest_first(items: list, seconds: dict, size=None) -> list:
+    """``items`` longest first, so that the last to start is short and both cores stay
+    busy to the end: those never timed first (the largest first, by ``size(item)``, as a
+    fresh clone's first run has no times), then by their last recorded duration."""
+    def key(item):
+        if item in seconds:
+            return (1, -seconds[item])
+        return (0, -(size(item) if size is not None else 0))
+
+    return sorted(items, key=key)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -277,19 +283,21 @@ def run(args: argparse.Namespace) -> int:
                  if stale_notebooks else ""))
     failures: list[str] = []
     jobs = os.cpu_count() or 1
-    last = {item: record.get("seconds", float("inf"))
-            for item, record in stamps.items.items() if isinstance(record, dict)}
+    last = {item: float(record["seconds"]) for item, record in stamps.items.items()
+            if isinstance(record, dict) and isinstance(record.get("seconds"), (int, float))}
     # Two pools: a notebook's worker mostly waits while its kernel (another process)
     # computes, so figures get workers of their own. The longest start first.
     with _pool(jobs) as nb_pool, _pool(jobs) as pool:
         nb_futures = {p: nb_pool.submit(_execute_one, p, nb_dir, 600, args.data)
-                      for p in _order_longest_first(stale_notebooks,
-                                                    {p: last.get(nb_item[p], float("inf"))
-                                                     for p in stale_notebooks})}
+                      for p in _order_longest_first(
+                          stale_notebooks,
+                          {p: last[nb_item[p]] for p in stale_notebooks if nb_item[p] in last},
+                          size=lambda p: p.stat().st_size)}
         fig_futures = {name: pool.submit(_figure_task, name, args.figures)
                        for name in _order_longest_first(
-                           stale_names, {n: last.get(figure_item[n], float("inf"))
-                                         for n in stale_names})}
+                           stale_names,
+                           {n: last[figure_item[n]] for n in stale_names
+                            if figure_item[n] in last})}
         for name in names:
             if name not in fig_futures:
                 print(f"      {name} (up to date)", flush=True)

@@ -256,3 +256,7 @@ def test_a_failed_notebook_is_not_stamped(incremental, monkeypatch):
 def test_longest_first_puts_the_never_timed_and_the_slow_ahead():
     order = reproduce._order_longest_first(["a", "b", "c", "d"], {"a": 1.0, "b": 9.0, "d": 3.0})
     assert order == ["c", "b", "d", "a"]
+    # never timed (a fresh clone): the largest first
+    sizes = {"a": 10, "b": 300, "c": 20}
+    assert reproduce._order_longest_first(["a", "b", "c"], {}, size=sizes.get) == ["b", "c", "a"]
+    assert reproduce._order_longest_first(["a", "b", "c"], {"b": 1.0}, size=sizes.get) == ["c", "a", "b"]

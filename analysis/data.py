@@ -29,7 +29,6 @@ from analysis.validation import (  # noqa: F401  (re-exported)
     STATUS_VALUES,
     DataValidationError,
     Problem,
-    _find_stray_quote,
     _Table,
     _validate,
     validate_package,

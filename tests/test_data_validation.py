@@ -26,13 +26,13 @@ from analysis.data import (
     DataPackage,
     DataValidationError,
     Problem,
-    _find_stray_quote,
     load_package,
     validate_command,
     validate_main,
     validate_package,
 )
 from analysis import paths
+from analysis.validation import _find_stray_quote
 from analysis.paths import DATA_DIR
 from analysis.validation import RESOURCE_NAMES, _VALID_LINE, _quotes_well_placed, _scan_quotes, bound_rule
 

@@ -20,6 +20,7 @@ every plot is stored in the executed notebook as an image and shown in the HTML.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -212,11 +213,11 @@ def _order_longest_first(items: list, seconds: dict, size=None) -> list:
 def run(args: argparse.Namespace) -> int:
     """Run ``reproduce`` for parsed arguments; return the exit status.
 
-    Validates the data once and computes every result once; then draws the figures and
-    executes the notebooks side by side in worker processes (one per CPU; each notebook
-    in its own kernel), leaving out those whose inputs have not changed since they were
-    last made (:mod:`analysis.stamps`; ``--force`` makes everything). Progress lines keep
-    the figures' and notebooks' order.
+    Validates the data once; starts the notebooks (each in its own kernel, in worker
+    processes, one per CPU) while it computes every result once; then draws the figures
+    in workers of their own. Figures and notebooks whose inputs have not changed since
+    they were last made are left out (:mod:`analysis.stamps`; ``--force`` makes
+    everything). Progress lines keep the figures' and notebooks' order.
     """
     global _RESULTS
     from analysis.paths import data_dir
@@ -248,26 +249,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"      ok ({time.perf_counter() - t:.1f} s)", flush=True)
 
-    t = _step(2, total, "computing effect sizes, pooling, catch-up, certainty, multiverse")
-    tables = review_tables(pkg)
-    _RESULTS = results = Results(tables, multiverse=multiverse(pkg))
-    written = write_review_tables(tables, args.tables, results=results)
-    if args.readme is not None:
-        from analysis.findings import findings_markdown, update_readme
-
-        text = findings_markdown(tables, results=results.catchup, sof=results.sof,
-                                 multiverse=results.multiverse)
-        if update_readme(args.readme, text):
-            written.append(args.readme)
-    print(f"      {len(written)} tables ({time.perf_counter() - t:.1f} s)", flush=True)
-
     stamps = Stamps(BUILD_DIR)
     base = inputs_key(args.data)
-    figures_dir = Path(args.figures).resolve()
-    names = figure_names(results)
-    figure_item = {name: f"figure {figures_dir / name}" for name in names}
-    stale_names = [n for n in names
-                   if force or not stamps.up_to_date(figure_item[n], base)]
     notebooks = [] if args.skip_notebooks else sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     nb_dir = BUILD_DIR / "notebooks"
     nb_dir.mkdir(parents=True, exist_ok=True)
@@ -275,29 +258,58 @@ def run(args: argparse.Namespace) -> int:
     nb_key = {p: item_key(base, p) for p in notebooks}
     stale_notebooks = [p for p in notebooks
                        if force or not stamps.up_to_date(nb_item[p], nb_key[p])]
-    kept = len(names) - len(stale_names)
-    fresh = kept + len(notebooks) - len(stale_notebooks)
-    t = _step(3, total, f"drawing {len(stale_names)} figures into {_shown(args.figures)}"
-              + (f", {kept} up to date" if kept else "")
-              + (f" (the {len(stale_notebooks)} notebooks to run start alongside)"
-                 if stale_notebooks else ""))
-    failures: list[str] = []
     jobs = os.cpu_count() or 1
     last = {item: float(record["seconds"]) for item, record in stamps.items.items()
             if isinstance(record, dict) and isinstance(record.get("seconds"), (int, float))}
-    # Two pools: a notebook's worker mostly waits while its kernel (another process)
-    # computes, so figures get workers of their own. The longest start first.
-    with _pool(jobs) as nb_pool, _pool(jobs) as pool:
-        nb_futures = {p: nb_pool.submit(_execute_one, p, nb_dir, 600, args.data)
-                      for p in _order_longest_first(
-                          stale_notebooks,
-                          {p: last[nb_item[p]] for p in stale_notebooks if nb_item[p] in last},
-                          size=lambda p: p.stat().st_size)}
-        fig_futures = {name: pool.submit(_figure_task, name, args.figures)
-                       for name in _order_longest_first(
-                           stale_names,
-                           {n: last[figure_item[n]] for n in stale_names
-                            if figure_item[n] in last})}
+    failures: list[str] = []
+    with contextlib.ExitStack() as pools:
+        # The notebooks need only the validated data (their kernels compute for
+        # themselves), so they start now, while this process computes the results the
+        # figures are drawn from. A notebook's worker mostly waits while its kernel
+        # (another process) computes; the figures get workers of their own, forked once
+        # the results exist. The longest start first.
+        nb_futures = {}
+        if stale_notebooks:
+            nb_pool = pools.enter_context(_pool(jobs))
+            nb_futures = {p: nb_pool.submit(_execute_one, p, nb_dir, 600, args.data)
+                          for p in _order_longest_first(
+                              stale_notebooks,
+                              {p: last[nb_item[p]] for p in stale_notebooks
+                               if nb_item[p] in last},
+                              size=lambda p: p.stat().st_size)}
+
+        t = _step(2, total, "computing effect sizes, pooling, catch-up, certainty, multiverse"
+                  + (f" (the {len(stale_notebooks)} notebooks to run start alongside)"
+                     if stale_notebooks else ""))
+        tables = review_tables(pkg)
+        _RESULTS = results = Results(tables, multiverse=multiverse(pkg))
+        written = write_review_tables(tables, args.tables, results=results)
+        if args.readme is not None:
+            from analysis.findings import findings_markdown, update_readme
+
+            text = findings_markdown(tables, results=results.catchup, sof=results.sof,
+                                     multiverse=results.multiverse)
+            if update_readme(args.readme, text):
+                written.append(args.readme)
+        print(f"      {len(written)} tables ({time.perf_counter() - t:.1f} s)", flush=True)
+
+        figures_dir = Path(args.figures).resolve()
+        names = figure_names(results)
+        figure_item = {name: f"figure {figures_dir / name}" for name in names}
+        stale_names = [n for n in names
+                       if force or not stamps.up_to_date(figure_item[n], base)]
+        kept = len(names) - len(stale_names)
+        fresh = kept + len(notebooks) - len(stale_notebooks)
+        t = _step(3, total, f"drawing {len(stale_names)} figures into {_shown(args.figures)}"
+                  + (f", {kept} up to date" if kept else ""))
+        fig_futures = {}
+        if stale_names:
+            pool = pools.enter_context(_pool(jobs))
+            fig_futures = {name: pool.submit(_figure_task, name, args.figures)
+                           for name in _order_longest_first(
+                               stale_names,
+                               {n: last[figure_item[n]] for n in stale_names
+                                if figure_item[n] in last})}
         for name in names:
             if name not in fig_futures:
                 print(f"      {name} (up to date)", flush=True)

@@ -337,11 +337,12 @@ def threshold_missing_trials(curve: pd.DataFrame, crossings: pd.DataFrame,
                     for bound in ("ci_lb", "ci_ub"):
                         ax.plot(g, sel[bound], color=ms["colour"], lw=1.2, ls=ms["ls"],
                                 zorder=3, gid=f"catchup:{bound}:{tag}")
-                    for _, r in sel.iterrows():
-                        records.append({"study": study, "window": window, "model": model,
-                                        "element": "curve", "g": r["g"],
-                                        "estimate": r["estimate"], "ci_lb": r["ci_lb"],
-                                        "ci_ub": r["ci_ub"], "curve": ""})
+                    records += [{"study": study, "window": window, "model": model,
+                                 "element": "curve", "g": gx, "estimate": est, "ci_lb": lb,
+                                 "ci_ub": ub, "curve": ""}
+                                for gx, est, lb, ub in zip(
+                                    g.tolist(), sel["estimate"].tolist(),
+                                    sel["ci_lb"].tolist(), sel["ci_ub"].tolist())]
                     cr = crossings[(crossings["study_id"] == sid)
                                    & (crossings["window"] == window)
                                    & (crossings["method"] == method)

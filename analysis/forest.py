@@ -415,24 +415,48 @@ def _font(bold=False, italic=False, size=FONT_SIZE) -> FontProperties:
                           style="italic" if italic else "normal")
 
 
+#: Text widths in inches measured so far in this process, shared by every forest plot
+#: (a figure's labels recur in the next one): key (line, bold, italic, size, font file,
+#: dpi and the rcParams that shape text), so a changed font or setting measures again.
+_WIDTHS: dict = {}
+_WIDTHS_LIMIT = 100_000
+
+
 class _Measure:
     """Text widths in inches from the Agg renderer of the figure being built."""
 
     def __init__(self, fig: Figure):
+        import matplotlib as mpl
+
         self.renderer = fig.canvas.get_renderer()
         self.dpi = fig.dpi
-        self._cache: dict = {}
+        self._setting = (self.dpi, mpl.rcParams["text.hinting"],
+                         mpl.rcParams.get("text.hinting_factor"))
+        self._fonts: dict = {}
+
+    def _font_key(self, bold, italic, size):
+        key = (bold, italic, size)
+        if key not in self._fonts:
+            from matplotlib.font_manager import findfont
+
+            self._fonts[key] = (findfont(_font(bold, italic, size)),) + self._setting
+        return self._fonts[key]
 
     def width(self, text: str, bold=False, italic=False, size=FONT_SIZE) -> float:
         widest = 0.0
+        font = None
         for line in str(text).split("\n"):
             if line:
-                key = (line, bold, italic, size)
-                if key not in self._cache:
+                if font is None:
+                    font = self._font_key(bold, italic, size)
+                key = (line, bold, italic, size, font)
+                if key not in _WIDTHS:
+                    if len(_WIDTHS) >= _WIDTHS_LIMIT:
+                        _WIDTHS.clear()
                     w, _, _ = self.renderer.get_text_width_height_descent(
                         line, _font(bold, italic, size), ismath=False)
-                    self._cache[key] = w / self.dpi
-                widest = max(widest, self._cache[key])
+                    _WIDTHS[key] = w / self.dpi
+                widest = max(widest, _WIDTHS[key])
         return widest
 
     def _pieces(self, word: str, max_width: float, **font) -> list[str]:

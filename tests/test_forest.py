@@ -653,3 +653,31 @@ def test_no_overlap_for_random_labels_and_magnitudes(inputs):
     assert_no_overlap(fig)
     for study in rows["study"]:
         assert any(flat(t.get_text()).startswith(study) for t in by_gid(fig, "study"))
+
+
+def test_text_widths_are_shared_between_plots_but_not_between_font_settings():
+    """Widths measured for one forest plot serve the next; a different font setting
+    (here the hinting) is measured again, and each cached width is what the
+    renderer gives for that setting."""
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from analysis import forest
+
+    def measure():
+        fig = Figure(dpi=100)
+        FigureCanvasAgg(fig)
+        m = forest._Measure(fig)
+        direct = m.renderer.get_text_width_height_descent(
+            "AVAVAV Wa To", forest._font(True, False, 9), ismath=False)[0] / 100
+        return m.width("AVAVAV Wa To", bold=True, size=9), direct
+
+    forest._WIDTHS.clear()
+    first, direct = measure()
+    assert first == direct and len(forest._WIDTHS) == 1
+    assert measure()[0] == first and len(forest._WIDTHS) == 1  # shared, not measured again
+    with mpl.rc_context({"text.hinting": "none"}):
+        other, direct_other = measure()
+    assert len(forest._WIDTHS) == 2 and other == direct_other
+    assert other != first  # the setting changes the width, so one cache entry would be wrong

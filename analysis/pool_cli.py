@@ -944,26 +944,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _import_engine_early() -> None:
-    """Start importing the pooling engine (scipy.special: about 0.15 s) on a thread.
-
-    Reading the input spends most of its time in pyarrow, which releases the interpreter
-    lock, so on a machine with two cores the import and the read overlap. The thread only
-    imports; a failure there is left for the main thread's own import to raise.
-    """
-    import threading
-
-    def load() -> None:
-        try:
-            import analysis.pooling  # noqa: F401
-        except BaseException:  # the main thread imports it again and reports
-            pass
-
-    threading.Thread(target=load, name="import-engine", daemon=True).start()
-
-
 def _run(args: argparse.Namespace) -> int:
-    _import_engine_early()
     control = _control_dict(args.control)
     name = Path(args.input).name
     data = read_input(args.input, args.measure, args.by, args.allow_repeated_studies)

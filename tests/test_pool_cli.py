@@ -548,21 +548,6 @@ def test_unexpected_error_is_one_line_unless_debug(tmp_path, capsys, monkeypatch
     assert code == 1 and "Traceback" in err and "disk on fire" in err
 
 
-def test_the_engine_imported_early_fails_in_one_line_on_the_main_thread(tmp_path):
-    """The pooling engine is imported on a thread while the input is read; when that
-    import fails, the thread stays silent and the command's own import reports it."""
-    path = _write_bcg_csv(tmp_path / "bcg.csv")
-    code = ("import sys; sys.modules['analysis.pooling'] = None; "
-            "from analysis.pool_cli import main; "
-            f"sys.exit(main([{str(path)!r}, '--format', 'csv']))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
-    assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.startswith("error: unexpected ModuleNotFoundError: import of "
-                                  "analysis.pooling halted"), done.stderr
-    assert len(done.stderr.splitlines()) == 1, done.stderr
-
-
 def test_read_only_output_is_not_replaced(tmp_path, capsys):
     path = _write_bcg_csv(tmp_path / "bcg.csv")
     out_file = tmp_path / "out.json"

@@ -279,7 +279,8 @@ def run(args: argparse.Namespace) -> int:
                               size=lambda p: p.stat().st_size)}
 
         t = _step(2, total, "computing effect sizes, pooling, catch-up, certainty, multiverse"
-                  + (f" (the {len(stale_notebooks)} notebooks to run start alongside)"
+                  + (" (the notebook to run starts alongside)" if len(stale_notebooks) == 1
+                     else f" (the {len(stale_notebooks)} notebooks to run start alongside)"
                      if stale_notebooks else ""))
         tables = review_tables(pkg)
         _RESULTS = results = Results(tables, multiverse=multiverse(pkg))

@@ -220,6 +220,37 @@ def test_a_changed_notebook_is_the_only_one_run_again(incremental):
     assert run() == ["notebook 02_b.ipynb"]
 
 
+def test_a_notebook_to_run_starts_before_the_results_are_computed(incremental, monkeypatch,
+                                                                   capsys):
+    """The kernels need only the validated data: a changed notebook is under way while
+    reproduce computes the figures' results (the computation here waits to see it)."""
+    import time
+
+    import analysis.trial_effects
+
+    run, data, notebooks, build = incremental
+    run()
+    real = analysis.trial_effects.review_tables
+    seen = []
+
+    def waits_for_the_notebook(pkg, **kwargs):
+        calls = build / "calls.txt"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if calls.exists() and "notebook 02_b.ipynb" in calls.read_text():
+                seen.append(True)
+                break
+            time.sleep(0.02)
+        return real(pkg, **kwargs)
+
+    monkeypatch.setattr(analysis.trial_effects, "review_tables", waits_for_the_notebook)
+    (notebooks / "02_b.ipynb").write_text(json.dumps({"cells": [], "changed": True}))
+    capsys.readouterr()
+    assert run() == ["notebook 02_b.ipynb"]
+    assert seen == [True]
+    assert "multiverse (the notebook to run starts alongside) ..." in capsys.readouterr().out
+
+
 def test_changed_data_remakes_every_figure_and_notebook(incremental):
     run, data, notebooks, build = incremental
     first = run()

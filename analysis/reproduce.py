@@ -161,6 +161,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--skip-notebooks", action="store_true",
                         help="write the figures, the tables and the README's results, but do "
                              "not execute the notebooks")
+    parser.add_argument("--figure", action="append", default=[], metavar="NAME",
+                        dest="only_figures",
+                        help="draw only this figure (its file name in figures/ without the "
+                             "suffix, e.g. forest_smd_end_of_treatment); repeat for more. "
+                             "The others are left as they are")
     return parser
 
 
@@ -234,7 +239,15 @@ def run(args: argparse.Namespace) -> int:
     force = bool(getattr(args, "force", False))
 
     from analysis.data import DataValidationError, load_package
-    from analysis.figures import Results, figure_names, write_review_tables
+    from analysis.figures import FIGURES, Results, figure_names, write_review_tables
+
+    only = list(dict.fromkeys(getattr(args, "only_figures", None) or []))
+    known = [name for name, _ in FIGURES]
+    unknown = [n for n in only if n not in known]
+    if unknown:
+        print(f"error: reproduce: unknown figure(s) {', '.join(unknown)}; the figures: "
+              f"{', '.join(known)}", file=sys.stderr)
+        return 2
     from analysis.multiverse import multiverse
     from analysis.trial_effects import review_tables
 
@@ -296,13 +309,16 @@ def run(args: argparse.Namespace) -> int:
 
         figures_dir = Path(args.figures).resolve()
         names = figure_names(results)
+        if only:
+            names = [n for n in names if n in only]
         figure_item = {name: f"figure {figures_dir / name}" for name in names}
         stale_names = [n for n in names
                        if force or not stamps.up_to_date(figure_item[n], base)]
         kept = len(names) - len(stale_names)
         fresh = kept + len(notebooks) - len(stale_notebooks)
         t = _step(3, total, f"drawing {len(stale_names)} figures into {_shown(args.figures)}"
-                  + (f", {kept} up to date" if kept else ""))
+                  + (f", {kept} up to date" if kept else "")
+                  + (" (only those named with --figure)" if only else ""))
         fig_futures = {}
         if stale_names:
             pool = pools.enter_context(_pool(jobs))

@@ -128,6 +128,53 @@ def _no_drawing(name, out_dir):
     return [Path(out_dir) / name], 0.0
 
 
+def _leave_a_file(name, out_dir):
+    """In place of reproduce's figure task (in a worker process): a file to show it ran."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / f"{name}.csv").write_text("drawn\n")
+    return [Path(out_dir) / f"{name}.csv"], 0.0
+
+
+def test_reproduce_draws_only_the_figures_named(tmp_path, monkeypatch, capsys):
+    import argparse
+    import shutil
+
+    import analysis.reproduce as reproduce
+    from analysis.paths import DATA_DIR
+
+    monkeypatch.setattr(reproduce, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setattr(reproduce, "_figure_task", _leave_a_file)
+    parser = reproduce.add_arguments(argparse.ArgumentParser())
+    data = tmp_path / "mine"
+    shutil.copytree(DATA_DIR, data)
+    args = parser.parse_args(["--data", str(data), "--figures", str(tmp_path / "f"),
+                              "--tables", str(tmp_path / "t"), "--skip-notebooks",
+                              "--figure", "equivalence_one_month", "--figure",
+                              "forest_smd_end_of_treatment"])
+    assert reproduce.run(args) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [
+        "equivalence_one_month.csv", "forest_smd_end_of_treatment.csv"]
+    assert "drawing 2 figures" in out and "(only those named with --figure)" in out
+    lines = [line.strip() for line in out.splitlines() if line.startswith("      ")]
+    # in the order of the figures, whatever order they were asked in
+    assert lines.index("forest_smd_end_of_treatment (0.0 s)") < lines.index(
+        "equivalence_one_month (0.0 s)")
+
+
+def test_reproduce_names_an_unknown_figure_before_doing_anything(tmp_path, capsys):
+    from analysis import cli
+
+    code = cli.main(["reproduce", "--figures", str(tmp_path / "f"), "--tables",
+                     str(tmp_path / "t"), "--figure", "forest_smd_end_of_treatment",
+                     "--figure", "forest_of_everything"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.startswith("error: reproduce: unknown figure(s) forest_of_everything; "
+                                   "the figures: forest_smd_end_of_treatment, ")
+    assert not (tmp_path / "f").exists() and not (tmp_path / "t").exists()
+
+
 def test_reproduce_on_other_data_leaves_the_committed_figures_alone(tmp_path, monkeypatch, capsys):
     import argparse
     import shutil

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import analysis.figures
 import analysis.multiverse
 import analysis.reproduce as reproduce
 import analysis.stamps as stamps
@@ -164,12 +165,19 @@ def _fake_notebook(path, out_dir, timeout, data_dir):
 
 
 _MULTIVERSE = []
+_RESULTS = []
 
 
 def _multiverse_once(pkg, multiverse=analysis.multiverse.multiverse):
     if not _MULTIVERSE:
         _MULTIVERSE.append(multiverse(pkg))
     return _MULTIVERSE[0]
+
+
+def _results_once(tables, multiverse=None, results=analysis.figures.Results):
+    if not _RESULTS:
+        _RESULTS.append(results(tables, multiverse=multiverse))
+    return _RESULTS[0]
 
 
 @pytest.fixture
@@ -185,8 +193,10 @@ def incremental(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "NOTEBOOKS_DIR", notebooks)
     monkeypatch.setattr(reproduce, "_figure_task", _fake_figure)
     monkeypatch.setattr(reproduce, "_execute_one", _fake_notebook)
-    # the multiverse is the slowest result and no figure is drawn here: compute it once
+    # no figure is drawn here, and what is decided does not depend on the results'
+    # numbers: the multiverse and the other results are computed once
     monkeypatch.setattr(analysis.multiverse, "multiverse", lambda pkg: _multiverse_once(pkg))
+    monkeypatch.setattr(analysis.figures, "Results", _results_once)
 
     def run(*extra):
         calls = build / "calls.txt"

@@ -8,8 +8,9 @@ Any failure stops the run with a non-zero exit and the failing step named.
 A figure or notebook whose inputs (the data package, the ``analysis`` code, the pinned
 library versions, the notebook itself) are byte for byte those it was last made from,
 and whose files are as that run left them, is not made again (:mod:`analysis.stamps`);
-the progress lines say "up to date". ``--force`` makes everything. The tables and the
-README's results are always rewritten (they take about a second).
+the progress lines say "up to date". The tables and the README's results are stamped the
+same way: when they are up to date and no figure is to be drawn, nothing is computed.
+``--force`` makes everything.
 
 The notebooks read the data folder given with ``--data``: it reaches their kernels as
 the environment variable ``DEXA_MA_DATA`` (see :func:`analysis.paths.data_dir`). Their
@@ -275,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
     last = {item: float(record["seconds"]) for item, record in stamps.items.items()
             if isinstance(record, dict) and isinstance(record.get("seconds"), (int, float))}
     failures: list[str] = []
+    written: list[Path] = []
     with contextlib.ExitStack() as pools:
         # The notebooks need only the validated data (their kernels compute for
         # themselves), so they start now, while this process computes the results the
@@ -291,31 +293,48 @@ def run(args: argparse.Namespace) -> int:
                                if nb_item[p] in last},
                               size=lambda p: p.stat().st_size)}
 
-        t = _step(2, total, "computing effect sizes, pooling, catch-up, certainty, multiverse"
-                  + (" (the notebook to run starts alongside)" if len(stale_notebooks) == 1
-                     else f" (the {len(stale_notebooks)} notebooks to run start alongside)"
-                     if stale_notebooks else ""))
-        tables = review_tables(pkg)
-        _RESULTS = results = Results(tables, multiverse=multiverse(pkg))
-        written = write_review_tables(tables, args.tables, results=results)
-        if args.readme is not None:
-            from analysis.findings import findings_markdown, update_readme
-
-            text = findings_markdown(tables, results=results.catchup, sof=results.sof,
-                                     multiverse=results.multiverse)
-            if update_readme(args.readme, text):
-                written.append(args.readme)
-        print(f"      {len(written)} tables ({time.perf_counter() - t:.1f} s)", flush=True)
-
+        # every figure of the registry: reproduce always computes the multiverse, so the
+        # specification curve is among them (figure_names)
         figures_dir = Path(args.figures).resolve()
-        names = figure_names(results)
-        if only:
-            names = [n for n in names if n in only]
+        names = [n for n in known if not only or n in only]
         figure_item = {name: f"figure {figures_dir / name}" for name in names}
         stale_names = [n for n in names
                        if force or not stamps.up_to_date(figure_item[n], base)]
         kept = len(names) - len(stale_names)
         fresh = kept + len(notebooks) - len(stale_notebooks)
+        # the tables and the README's results are made from the same inputs: when they
+        # are as the last run left them and no figure is to be drawn, nothing is computed
+        results_item = (f"results {Path(args.tables).resolve()}"
+                        + (f" {Path(args.readme).resolve()}" if args.readme is not None else ""))
+        compute = bool(stale_names) or force or not stamps.up_to_date(results_item, base)
+        alongside = (" (the notebook to run starts alongside)" if len(stale_notebooks) == 1
+                     else f" (the {len(stale_notebooks)} notebooks to run start alongside)"
+                     if stale_notebooks else "")
+        if compute:
+            t = _step(2, total, "computing effect sizes, pooling, catch-up, certainty, "
+                      "multiverse" + alongside)
+            tables = review_tables(pkg)
+            _RESULTS = results = Results(tables, multiverse=multiverse(pkg))
+            if not set(names) <= set(figure_names(results)):  # pragma: no cover
+                raise RuntimeError("reproduce: the results cannot draw every figure")
+            made = write_review_tables(tables, args.tables, results=results)
+            written += made
+            if args.readme is not None:
+                from analysis.findings import findings_markdown, update_readme
+
+                text = findings_markdown(tables, results=results.catchup, sof=results.sof,
+                                         multiverse=results.multiverse)
+                if update_readme(args.readme, text):
+                    written.append(args.readme)
+                made.append(args.readme)
+            stamps.record(results_item, base, made)
+            print(f"      {len(written)} tables ({time.perf_counter() - t:.1f} s)", flush=True)
+        else:
+            _step(2, total, "results: the tables" + (" and the README's results"
+                                                      if args.readme is not None else "")
+                  + " are up to date and no figure is to be drawn, so nothing is computed"
+                  + alongside)
+
         t = _step(3, total, f"drawing {len(stale_names)} figures into {_shown(args.figures)}"
                   + (f", {kept} up to date" if kept else "")
                   + (" (only those named with --figure)" if only else ""))

@@ -255,10 +255,75 @@ def test_a_notebook_to_run_starts_before_the_results_are_computed(incremental, m
 
     monkeypatch.setattr(analysis.trial_effects, "review_tables", waits_for_the_notebook)
     (notebooks / "02_b.ipynb").write_text(json.dumps({"cells": [], "changed": True}))
+    (data.parent / "tables" / "summary_of_findings.md").unlink()  # so results are computed
     capsys.readouterr()
     assert run() == ["notebook 02_b.ipynb"]
     assert seen == [True]
     assert "multiverse (the notebook to run starts alongside) ..." in capsys.readouterr().out
+
+
+def _counting_review_tables(monkeypatch) -> list:
+    import analysis.trial_effects
+
+    calls: list = []
+    real = analysis.trial_effects.review_tables
+
+    def counted(pkg, **kwargs):
+        calls.append(1)
+        return real(pkg, **kwargs)
+
+    monkeypatch.setattr(analysis.trial_effects, "review_tables", counted)
+    return calls
+
+
+def test_nothing_is_computed_when_tables_and_figures_are_up_to_date(incremental, monkeypatch,
+                                                                     capsys):
+    run, data, notebooks, build = incremental
+    run()
+    calls = _counting_review_tables(monkeypatch)
+    capsys.readouterr()
+    (notebooks / "02_b.ipynb").write_text(json.dumps({"cells": [], "changed": True}))
+    assert run() == ["notebook 02_b.ipynb"]
+    assert calls == []
+    assert ("[2/4] results: the tables are up to date and no figure is to be drawn, so "
+            "nothing is computed (the notebook to run starts alongside) ...") in capsys.readouterr().out
+    run("--force")
+    assert calls == [1]
+
+
+def test_a_table_edited_by_hand_or_deleted_is_computed_and_written_again(incremental,
+                                                                          monkeypatch):
+    run, data, notebooks, build = incremental
+    run()
+    tables = data.parent / "tables"
+    kept = (tables / "catchup_share_remaining.csv").read_bytes()
+    calls = _counting_review_tables(monkeypatch)
+    (tables / "catchup_share_remaining.csv").write_text("edited\n")
+    assert run() == []  # no figure or notebook is made again
+    assert calls == [1] and (tables / "catchup_share_remaining.csv").read_bytes() == kept
+    (tables / "multiverse_summary.csv").unlink()
+    run()
+    assert calls == [1, 1] and (tables / "multiverse_summary.csv").exists()
+    run()
+    assert calls == [1, 1]
+
+
+def test_the_readmes_results_edited_by_hand_are_written_again(incremental, monkeypatch):
+    from analysis.findings import END, START
+
+    run, data, notebooks, build = incremental
+    readme = data.parent / "README.md"
+    readme.write_text(f"# Mine\n\n{START}\n{END}\n", encoding="utf-8")
+    run("--readme", str(readme))
+    results = readme.read_text(encoding="utf-8")
+    assert len(results) > 200
+    calls = _counting_review_tables(monkeypatch)
+    run("--readme", str(readme))
+    assert calls == []
+    readme.write_text(results.replace(START + "\n", START + "\nedited by hand\n"),
+                      encoding="utf-8")
+    run("--readme", str(readme))
+    assert calls == [1] and readme.read_text(encoding="utf-8") == results
 
 
 def test_changed_data_remakes_every_figure_and_notebook(incremental):

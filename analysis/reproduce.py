@@ -65,8 +65,24 @@ def kernel_environment(data_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
-def _execute_one(path: Path, out_dir: Path, timeout: int, data_dir: Path | None):
-    """Execute one notebook in its own kernel; write the executed copy and its HTML.
+def _notebook_worker() -> None:
+    """Set up a worker process that executes notebooks (the pools' initializer).
+
+    nbformat validates notebooks with jsonschema, whose format checkers import the optional
+    ``rfc3987_syntax`` when it is installed (Jupyter's packages install it); that module
+    builds some 35 Earley parsers as it is imported, about 0.9 s of nbformat's 1.1 s here
+    (python-jsonschema/jsonschema#1428). The notebook schema has no IRI format, so in
+    these worker processes, and only there, it is left out: jsonschema then goes without
+    its IRI checkers, as when the package is not installed.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
+def _execute_one(path: Path, out_dir: Path, timeout: int, data_dir: Path | None,
+                 versions_dir: Path | None = None):
+    """Execute one notebook in its own kernel; write the executed copy and its HTML, and
+    with ``versions_dir`` the student and teacher versions of the teaching notebook
+    (:func:`analysis.teaching.build_versions`) after them.
 
     Returns ``(written paths, seconds, error text or None)``; runs in a worker process.
     """
@@ -91,7 +107,16 @@ def _execute_one(path: Path, out_dir: Path, timeout: int, data_dir: Path | None)
     html, _ = HTMLExporter().from_notebook_node(nb)
     html_path = target.with_suffix(".html")
     html_path.write_text(html, encoding="utf-8")
-    return [target, html_path], time.perf_counter() - start, None
+    versions: list[Path] = []
+    if versions_dir is not None:
+        from analysis.teaching import build_versions
+
+        try:
+            versions = build_versions(target, versions_dir)
+        except ValueError as exc:
+            return ([target, html_path], time.perf_counter() - start,
+                    f"notebook {path.name}: student and teacher versions failed: {exc}")
+    return [target, html_path, *versions], time.perf_counter() - start, None
 
 
 def execute_notebooks(notebooks: list[Path], out_dir: Path, *, timeout: int = 600,
@@ -118,7 +143,7 @@ def execute_notebooks(notebooks: list[Path], out_dir: Path, *, timeout: int = 60
             written, failures = _collect(path, paths, seconds, error, written, failures,
                                          progress)
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_notebook_worker) as pool:
             futures = [pool.submit(_execute_one, p, out_dir, timeout, data_dir)
                        for p in notebooks]
             for path, future in zip(notebooks, futures):
@@ -194,14 +219,14 @@ def _figure_task(name: str, out_dir: Path) -> tuple[list[Path], float]:
     return write_figure(name, _RESULTS, out_dir), time.perf_counter() - begin
 
 
-def _pool(jobs: int):
+def _pool(jobs: int, initializer=None):
     """Worker processes, forked where the platform can (they inherit the results)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=initializer)
 
 
 def _order_longest_first(items: list, seconds: dict, size=None) -> list:
@@ -277,6 +302,11 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(record, dict) and isinstance(record.get("seconds"), (int, float))}
     failures: list[str] = []
     written: list[Path] = []
+    teaching_dir = BUILD_DIR / "teaching"
+    versions_built: list[Path] = []
+    teaching_name = None
+    if notebooks:
+        from analysis.teaching import TEACHING_NOTEBOOK as teaching_name
     with contextlib.ExitStack() as pools:
         # The notebooks need only the validated data (their kernels compute for
         # themselves), so they start now, while this process computes the results the
@@ -285,8 +315,11 @@ def run(args: argparse.Namespace) -> int:
         # the results exist. The longest start first.
         nb_futures = {}
         if stale_notebooks:
-            nb_pool = pools.enter_context(_pool(jobs))
-            nb_futures = {p: nb_pool.submit(_execute_one, p, nb_dir, 600, args.data)
+            nb_pool = pools.enter_context(_pool(jobs, initializer=_notebook_worker))
+            # the teaching notebook's worker also writes its student and teacher versions
+            nb_futures = {p: nb_pool.submit(_execute_one, p, nb_dir, 600, args.data,
+                                            **({"versions_dir": teaching_dir}
+                                               if p.name == teaching_name else {}))
                           for p in _order_longest_first(
                               stale_notebooks,
                               {p: last[nb_item[p]] for p in stale_notebooks
@@ -374,6 +407,8 @@ def run(args: argparse.Namespace) -> int:
                 paths, seconds, error = nb_futures[path].result()
                 nb_written, failures = _collect(path, paths, seconds, error, nb_written,
                                                 failures, True)
+                if error is None and path.name == teaching_name:
+                    versions_built = paths[2:]
                 if error is None:
                     stamps.record(nb_item[path], nb_key[path],
                                   [nb_dir / path.name, (nb_dir / path.name).with_suffix(".html")],
@@ -387,18 +422,20 @@ def run(args: argparse.Namespace) -> int:
         print("reproduce: stopped, a figure or a notebook failed", file=sys.stderr)
         return 1
     if notebooks:
-        from analysis.teaching import TEACHING_NOTEBOOK, build_versions
+        from analysis.teaching import build_versions
 
-        teaching = nb_dir / TEACHING_NOTEBOOK
-        teaching_item = f"teaching versions {(BUILD_DIR / 'teaching').resolve()}"
+        teaching = nb_dir / teaching_name
+        teaching_item = f"teaching versions {teaching_dir.resolve()}"
         teaching_key = item_key(base, teaching)
         if teaching.exists() and (force or not stamps.up_to_date(teaching_item,
                                                                  teaching_key)):
-            versions = build_versions(teaching, BUILD_DIR / "teaching")
+            versions = versions_built
+            if not versions:  # the notebook was up to date, its versions were not
+                versions = build_versions(teaching, teaching_dir)
+                written += versions
             stamps.record(teaching_item, teaching_key, versions)
             stamps.save()
-            written += versions
-            print(f"      student and teacher versions -> {_shown(BUILD_DIR / 'teaching')}",
+            print(f"      student and teacher versions -> {_shown(teaching_dir)}",
                   flush=True)
         print(f"      {len(notebooks)} notebooks -> {_shown(nb_dir)} "
               f"({time.perf_counter() - start:.1f} s since the start)", flush=True)

@@ -359,6 +359,80 @@ def test_a_failed_notebook_is_not_stamped(incremental, monkeypatch):
     assert run() == ["notebook 02_b.ipynb"]
 
 
+def _fake_teaching(path, out_dir, timeout, data_dir, versions_dir=None):
+    """A notebook's fake, and its student and teacher versions when asked (in the worker)."""
+    paths, seconds, error = _fake_notebook(path, out_dir, timeout, data_dir)
+    if versions_dir is not None:
+        Path(versions_dir).mkdir(parents=True, exist_ok=True)
+        for version in ("student", "teacher"):
+            paths.append(Path(versions_dir) / f"{path.stem}_{version}.ipynb")
+            paths[-1].write_text(version)
+        with open(Path(out_dir).parent / "calls.txt", "a") as log:
+            log.write(f"versions {path.name} in the worker\n")
+    return paths, seconds, error
+
+
+def test_the_teaching_notebooks_worker_writes_its_versions(incremental, monkeypatch):
+    import analysis.teaching
+
+    run, data, notebooks, build = incremental
+    teaching = notebooks / analysis.teaching.TEACHING_NOTEBOOK
+    teaching.write_text(json.dumps({"cells": [], "name": "teaching"}))
+    monkeypatch.setattr(reproduce, "_execute_one", _fake_teaching)
+    in_parent = []
+
+    def build_versions(executed, out_dir):
+        in_parent.append(executed)
+        return _fake_teaching(executed, Path(executed).parent, 0, None, out_dir)[0][2:]
+
+    monkeypatch.setattr(analysis.teaching, "build_versions", build_versions)
+    first = run()
+    assert f"versions {teaching.name} in the worker" in first and in_parent == []
+    assert sorted(p.name for p in (build / "teaching").iterdir()) == [
+        f"{teaching.stem}_student.ipynb", f"{teaching.stem}_teacher.ipynb"]
+    assert run() == [] and in_parent == []
+    (build / "teaching" / f"{teaching.stem}_student.ipynb").unlink()
+    run()  # the notebook is up to date, its versions are not: the parent makes them
+    assert in_parent == [build / "notebooks" / teaching.name]
+    assert (build / "teaching" / f"{teaching.stem}_student.ipynb").exists()
+
+
+def test_a_notebook_worker_imports_nbformat_without_the_iri_parsers(tmp_path):
+    """nbformat's jsonschema would build rfc3987_syntax's parsers (about 0.9 s) as it is
+    imported; the notebook workers leave that module out and still validate notebooks,
+    and the process that starts them keeps its modules as they were."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from analysis.reproduce import _notebook_worker, _pool
+
+def probe():
+    import sys
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nbformat.validate(nb)
+    nb.cells[0]["cell_type"] = "no such type"
+    try:
+        nbformat.validate(nb)
+        invalid_found = False
+    except nbformat.ValidationError:
+        invalid_found = True
+    return sys.modules.get("rfc3987_syntax", "absent"), invalid_found
+
+with _pool(1, initializer=_notebook_worker) as pool:
+    module, invalid_found = pool.submit(probe).result()
+assert module is None, module
+assert invalid_found
+assert "rfc3987_syntax" not in sys.modules
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+
+
 def test_longest_first_puts_the_never_timed_and_the_slow_ahead():
     order = reproduce._order_longest_first(["a", "b", "c", "d"], {"a": 1.0, "b": 9.0, "d": 3.0})
     assert order == ["c", "b", "d", "a"]

@@ -5,8 +5,9 @@ Each command lives in its own module, which provides ``add_arguments(parser)`` a
 the chosen one. Only the chosen command's module is imported (the others are listed by
 name and help text), so start-up stays fast: ``pool`` never loads pandas.
 
-Exit status: the command's own (0 done; 1 problems found; 2 bad input or usage), and 1
-with one line on standard error for an unexpected error. ``--debug`` (before the
+Exit status: the command's own (0 done; 1 problems found; 2 bad input or usage), 1 with
+one line on standard error for an unexpected error, and 141 (as for a program the pipe
+stopped) without a word when the reader of standard output stops reading (``| head``). ``--debug`` (before the
 command) shows the Python traceback instead.
 """
 
@@ -76,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # standard output's reader stopped (`| head`): say nothing
+        from analysis.outputs import reader_gone
+
+        return reader_gone()
     except Exception as exc:  # a user must see one line, not a traceback
         from analysis.validation import DataValidationError
 

@@ -761,6 +761,34 @@ def csv_chunks(frame, *, chunk_rows: int = 32768, neutralise: bool = True,
             yield future.result()
 
 
+#: The exit status of a command whose reader stopped reading (``... | head``): 128 + SIGPIPE,
+#: what a shell reports for a program the closed pipe stopped.
+BROKEN_PIPE_STATUS = 141
+
+
+def reader_gone() -> int:
+    """After a ``BrokenPipeError`` on standard output (its reader, such as ``head``, has
+    stopped reading): send what is still buffered to /dev/null, so that nothing more is
+    reported at exit, and return :data:`BROKEN_PIPE_STATUS`. The command says nothing,
+    as command-line tools do when the pipe closes."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):  # no real file descriptor to redirect
+        pass
+    return BROKEN_PIPE_STATUS
+
+
+def _write_all(stream, chunk) -> None:
+    """Write all of ``chunk``: an unbuffered standard output (``python -u``,
+    ``PYTHONUNBUFFERED``) is a raw file, whose ``write`` may take only part of it (as when
+    the reader of a pipe stops); the rest is written again, which then raises. ``None``
+    (a non-blocking file that would block) wrote nothing: it is tried again."""
+    view = memoryview(chunk).cast("B")
+    while view:
+        view = view[stream.write(view) or 0:]
+
+
 def write_output(content, output: str | os.PathLike | None = None) -> None:
     """Write ``content`` (a str, or an iterable of bytes-like chunks such as
     :func:`csv_chunks` yields) to standard output, or atomically to ``output``.
@@ -777,7 +805,7 @@ def write_output(content, output: str | os.PathLike | None = None) -> None:
             if stream is None:
                 sys.stdout.write(bytes(chunk).decode("utf-8"))
             else:
-                stream.write(chunk)
+                _write_all(stream, chunk)
         if stream is not None:
             stream.flush()
         return

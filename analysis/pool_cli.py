@@ -930,6 +930,10 @@ def run(args: argparse.Namespace) -> int:
     _keep_freed_memory()
     try:
         return _run(args)
+    except BrokenPipeError:  # standard output's reader stopped (`| head`)
+        from analysis.outputs import reader_gone
+
+        return reader_gone()
     except InputProblems as exc:
         _print_problems(exc.problems)
         return 2
@@ -962,6 +966,11 @@ def _run(args: argparse.Namespace) -> int:
         issues += pooled.issues
     try:
         _write(chunks, args.output)
+    except BrokenPipeError:
+        if args.output is None:
+            raise
+        print(f"error: cannot write {args.output}: broken pipe", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return 2

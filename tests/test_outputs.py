@@ -302,3 +302,45 @@ def test_streamed_writes_arrive_whole(tmp_path):
     lines = target.read_text().splitlines()
     assert lines[0] == "x" and len(lines) == 100001
     assert lines[8] == "{:.15g}".format(7 / 7)
+
+
+def test_a_raw_standard_output_that_takes_part_of_a_chunk_gets_the_rest():
+    """Unbuffered standard output (python -u) is a raw file whose write may take only part
+    of what it is given; write_output writes the rest instead of dropping it."""
+    import io
+    import sys
+
+    from analysis.outputs import write_output
+
+    class Trickle(io.RawIOBase):
+        def __init__(self):
+            self.data = bytearray()
+            self.calls = 0
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.calls += 1
+            if self.calls % 3 == 0:
+                return None  # a non-blocking file that would block: nothing written
+            taken = bytes(b[:7])
+            self.data += taken
+            return len(taken)
+
+    class Stdout:
+        def __init__(self, raw):
+            self.buffer = raw
+
+        def write(self, text):  # pragma: no cover - the bytes path is taken
+            raise AssertionError("text path")
+
+    raw = Trickle()
+    saved = sys.stdout
+    sys.stdout = Stdout(raw)
+    try:
+        write_output([b"study,yi\n", memoryview(b"A,0.1\nB,0.25\n" * 5)])
+    finally:
+        sys.stdout = saved
+    assert bytes(raw.data) == b"study,yi\n" + b"A,0.1\nB,0.25\n" * 5
+    assert raw.calls > 10

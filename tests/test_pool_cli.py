@@ -548,6 +548,29 @@ def test_unexpected_error_is_one_line_unless_debug(tmp_path, capsys, monkeypatch
     assert code == 1 and "Traceback" in err and "disk on fire" in err
 
 
+def test_a_reader_that_stops_reading_stops_the_command_quietly(tmp_path):
+    """`pool ... | head -1`: no error message, and the status a shell gives a program the
+    closed pipe stopped (141), as for other command-line tools."""
+    path = tmp_path / "many.csv"
+    rng = np.random.default_rng(7)
+    with path.open("w") as fh:  # synthetic: 20,000 groups, an output far over a pipe's buffer
+        fh.write("study,group,yi,vi\n")
+        for g in range(20_000):
+            for s in range(3):
+                fh.write(f"{s},{g},{rng.normal(0.3, 0.3)!r},{rng.uniform(0.01, 0.2)!r}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for command in (["pool", str(path), "--by", "group", "--format", "csv"],
+                    ["pool", str(path), "--by", "group"]):
+        process = subprocess.Popen([sys.executable, "-m", "analysis", *command], cwd=tmp_path,
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first = process.stdout.readline()
+        process.stdout.close()  # as `head -1` does
+        err = process.stderr.read().decode()
+        process.stderr.close()
+        assert process.wait(timeout=120) == 141, err
+        assert first and err == ""
+
+
 def test_read_only_output_is_not_replaced(tmp_path, capsys):
     path = _write_bcg_csv(tmp_path / "bcg.csv")
     out_file = tmp_path / "out.json"

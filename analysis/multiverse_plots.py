@@ -77,6 +77,11 @@ def _require(frame: pd.DataFrame, columns, what: str) -> None:
         raise ValueError(f"{what} lacks column(s) {missing}")
 
 
+def _printed(values: pd.Series) -> pd.Series:
+    """``values`` rounded to the 10 significant digits the figures' CSVs print."""
+    return values.map(lambda x: float(f"{x:.10g}") if pd.notna(x) else x)
+
+
 def _panels(specs: pd.DataFrame, windows) -> list[tuple[str, str, pd.DataFrame]]:
     """(window, scale, rows sorted for plotting) per panel: SMD first, then each MD scale."""
     out = []
@@ -86,11 +91,16 @@ def _panels(specs: pd.DataFrame, windows) -> list[tuple[str, str, pd.DataFrame]]
         scales = list(dict.fromkeys(sw["scale"]))
         scales.sort(key=lambda s: (s != "SMD", s))
         for scale in scales:
+            # ranked by the numbers as the figure's CSV prints them (10 significant
+            # digits): estimates that agree there (several estimators with tau2 = 0) are
+            # ordered by conclusion, CI width and specification, not by rounding noise
             rows = sw[sw["scale"] == scale].assign(
+                _e=lambda d: _printed(d["estimate"]),
                 _c=lambda d: d["conclusion"].map(order),
-                _width=lambda d: d["ci_ub"] - d["ci_lb"])
-            rows = rows.sort_values(["estimate", "_c", "_width", "spec_id"], kind="stable")
-            out.append((w, scale, rows.drop(columns=["_c", "_width"]).reset_index(drop=True)))
+                _width=lambda d: _printed(d["ci_ub"] - d["ci_lb"]))
+            rows = rows.sort_values(["_e", "_c", "_width", "spec_id"], kind="stable")
+            out.append((w, scale,
+                        rows.drop(columns=["_e", "_c", "_width"]).reset_index(drop=True)))
     return out
 
 

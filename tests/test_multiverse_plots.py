@@ -95,7 +95,9 @@ def test_the_table_holds_every_specification_once_sorted_within_its_panel(drawn)
     assert (table["colour"] == table["conclusion"].map(mp.CONCLUSION_COLOURS)).all()
     for panel, rows in table.groupby("panel", sort=False):
         assert rows["x"].tolist() == list(range(len(rows)))
-        assert (np.diff(rows["estimate"].to_numpy()) >= 0).all()
+        # sorted as the CSV prints the estimates (10 significant digits)
+        printed = rows["estimate"].map(lambda x: float(f"{x:.10g}")).to_numpy()
+        assert (np.diff(printed) >= 0).all()
         assert rows["scale"].nunique() == 1 and rows["window"].nunique() == 1
     assert list(dict.fromkeys(table["panel"])) == [
         "end_of_treatment | SMD", "end_of_treatment | MD, Maryland Foot Score (points)",
@@ -222,3 +224,26 @@ def test_the_committed_figure_spec_names_the_figure(result):
     assert spec.name == "specification_curve"
     assert len(spec.table) == len(result.specifications)
     assert spec.notes == result.sentences()
+
+
+def test_estimates_equal_as_printed_are_ranked_by_the_tie_breakers_not_by_rounding_noise():
+    """Several estimators give the same estimate when tau2 = 0, equal to the last bits or
+    not: the curve ranks by the 10 significant digits the CSV prints, then conclusion,
+    CI width and specification (synthetic numbers)."""
+    import pandas as pd
+
+    from analysis.multiverse_plots import _panels
+
+    base = 0.4102712893
+    specs = pd.DataFrame({
+        "window": "end_of_treatment", "scale": "SMD",
+        "spec_id": [1, 2, 3, 4],
+        "estimate": [base + 4e-17, base, base - 5e-17, 0.2],
+        "ci_lb": [0.15, 0.15 + 1e-17, 0.15, 0.1],
+        "ci_ub": [0.67, 0.67, 0.67 - 1e-17, 0.3],
+        "conclusion": ["favours dexamethasone"] * 4})
+    (_, _, rows), = _panels(specs, ["end_of_treatment"])
+    assert list(rows["spec_id"]) == [4, 1, 2, 3]
+    reversed_noise = specs.assign(estimate=[base - 5e-17, base + 4e-17, base, 0.2])
+    (_, _, rows), = _panels(reversed_noise, ["end_of_treatment"])
+    assert list(rows["spec_id"]) == [4, 1, 2, 3]

@@ -285,7 +285,9 @@ def specification_curve(specifications: pd.DataFrame, levels: pd.DataFrame, *,
             # the curve
             lw = float(np.clip(0.6 * 72.0 * panel_inches[i] / max(n, 1), 0.3, 2.5))
             segs = np.stack([np.column_stack([x, lb]), np.column_stack([x, ub])], axis=1)
-            wide_first = np.argsort(-(ub - lb), kind="stable")  # narrow CIs drawn on top
+            # narrow CIs drawn on top; widths equal as printed keep the curve's order
+            widths = _printed(pd.Series(ub - lb)).to_numpy()
+            wide_first = np.argsort(-widths, kind="stable")
             ax.add_collection(LineCollection(segs[wide_first], colors=rgba[wide_first],
                                              linewidths=lw, gid="specification_ci", zorder=2))
             ax.plot(x, est, ls="none", marker="o", ms=max(0.6, min(3.0, 90.0 / max(n, 1))),

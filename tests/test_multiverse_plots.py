@@ -247,3 +247,19 @@ def test_estimates_equal_as_printed_are_ranked_by_the_tie_breakers_not_by_roundi
     reversed_noise = specs.assign(estimate=[base - 5e-17, base + 4e-17, base, 0.2])
     (_, _, rows), = _panels(reversed_noise, ["end_of_treatment"])
     assert list(rows["spec_id"]) == [4, 1, 2, 3]
+
+
+def test_intervals_as_wide_as_printed_are_drawn_in_the_curves_order():
+    """Narrow intervals are drawn over wide ones; widths that agree to the 10 significant
+    digits the CSV prints (differing in the last bits) keep the curve's order, so
+    rounding noise cannot change the drawing (synthetic numbers)."""
+    rows = [(i, "end_of_treatment", "SMD", 0.3 + 0.01 * i, 0.1 + 0.01 * i + noise,
+             0.5 + 0.01 * i, FAV, i == 1, "SMD", "Wald")
+            for i, noise in enumerate([3e-17, -2e-17, 5e-17, 0.0], start=1)]
+    rows.append((5, "end_of_treatment", "SMD", 0.2, -0.5, 0.9, NONE, False, "SMD", "Wald"))
+    specs, levels = _synthetic(rows)
+    fig, table = mp.specification_curve(specs, levels)
+    (ci,) = [c for c in _artists(fig, "specification_ci") if len(c.get_segments()) == 5]
+    drawn_x = [float(s[0, 0]) for s in ci.get_segments()]
+    x_of = dict(zip(table["spec_id"], table["x"]))
+    assert drawn_x == [x_of[5], x_of[1], x_of[2], x_of[3], x_of[4]]

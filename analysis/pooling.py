@@ -154,6 +154,11 @@ Known divergences from metafor (each asserted in tests/test_pooling_reference.py
   ``converged=False``); metafor keeps uniroot's last iterate with only R's warning.
 * A Q-profile bound whose root finding exhausts ``ci_maxiter`` keeps the last iterate,
   as metafor does (it only warns), with a note and a ConvergenceWarning.
+* Extreme variance ratios (1e-24 and 1e24): each group is fitted about its most precise
+  study's effect, and tr P is summed from the other weights, so Q and tau2 stay exact
+  to rounding (two studies: Q = 4, DL tau2 = 1.5e24); metafor's residuals about a
+  rounded weighted mean and W - sum w^2 / W give Q = 3 and tau2 = 2e24 there
+  (tests/test_pooling_reference.py). On ordinary data the two agree to rounding.
 
 Batch layout: groups are packed into padded arrays of shape (kmax, m) with a 0/1 mask
 (studies down the rows, meta-analyses across the columns), so every sum is a
@@ -489,9 +494,22 @@ def _generalised_q(Y, V, M, tau2):
     return _weighted_mean_q(Y, V, M, tau2)[3]
 
 
+def _others(W):
+    """For each study, the sum of the other studies' w in its group (column), added up
+    from the others (running sums before and after it), not as W - w_i, which is 0 or
+    noise when one weight dominates W (variances 1e-24 and 1e24)."""
+    before = np.zeros_like(W)
+    np.cumsum(W[:-1], axis=0, out=before[1:])
+    after = np.zeros_like(W)
+    after[:-1] = np.cumsum(W[:0:-1], axis=0)[::-1]
+    return before + after
+
+
 def _trace_p(W, sw):
-    """tr P = sum_i w_i (1 - w_i / W), P = diag(w) - w w'/W."""
-    return (W * (1.0 - W / sw)).sum(axis=0)
+    """tr P = sum_i w_i (1 - w_i / W) = sum_i w_i (W - w_i) / W, P = diag(w) - w w'/W,
+    with W - w_i summed from the other weights (:func:`_others`), so it is exact to
+    rounding however unequal the weights."""
+    return (W * _others(W)).sum(axis=0) / sw
 
 
 def _sum_pp_ab(W, sw, A, B):
@@ -1396,6 +1414,13 @@ def _fit_block(y, v, k, *, method, knha, level, i2_method, pi_method, tau2_ci, c
     m = k.size
     codes = np.repeat(np.arange(m, dtype=np.intp), k)
     Y, V, M, _, slots = _pack(y, v, codes, m)
+    # Every estimate is location-equivariant, so each group is fitted about the effect of
+    # its most precise study (the shift is added back to the estimate before the test,
+    # the CI and the prediction interval). That study's residual is then exactly 0
+    # instead of the rounding error of the weighted mean times its weight, which ruled Q
+    # and tau2 when one variance is 1e48 times another (1e-24 and 1e24).
+    shift = Y[np.argmin(np.where(M > 0, V, np.inf), axis=0), np.arange(m)]
+    Y = (Y - shift) * M
     kf = k.astype(float)
     common = method in COMMON_EFFECT_METHODS
     note_rows: list[tuple[np.ndarray, str]] = []  # (boolean mask over groups, note)
@@ -1471,6 +1496,7 @@ def _fit_block(y, v, k, *, method, knha, level, i2_method, pi_method, tau2_ci, c
             if common:
                 note_rows.append((~single, "Hartung-Knapp is not meant for a "
                                   "common-effect model (metafor warns likewise)"))
+        mu = mu + shift  # back to the effects' own scale (exact for k = 1)
         se = np.sqrt(var_mu)
         stat = mu / se
         df = np.where(use_t, kf - 1.0, np.nan)

@@ -212,3 +212,38 @@ def test_silence_on_clean_fits():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pool(ds["yi"], ds["vi"], knha=True, pi_method="higgins2009")
+
+
+def test_divergence_extreme_variance_ratio_is_worked_exactly_by_hand():
+    """Two studies with variances 1e-24 and 1e24 (the corners of what `pool` accepts):
+    Q, DerSimonian-Laird tau2 and the estimate as worked by hand in exact rational
+    arithmetic from the same doubles. metafor 3.8.1 gives Q = 3 and tau2 = 2e24 here
+    (Q from residuals about a rounded weighted mean, tr P as W - sum w^2 / W); this
+    engine fits about the most precise study and sums tr P from the other weights."""
+    from fractions import Fraction as F
+
+    yi, vi = [-1e12, 1e12], [1e-24, 1e24]
+    y = [F(x) for x in yi]
+    v = [F(x) for x in vi]
+    w = [1 / x for x in v]
+    q = w[0] * w[1] * (y[0] - y[1]) ** 2 / (w[0] + w[1])
+    trp = 2 * w[0] * w[1] / (w[0] + w[1])
+    tau2 = max(F(0), (q - 1) / trp)
+    wt = [1 / (x + tau2) for x in v]
+    estimate = (wt[0] * y[0] + wt[1] * y[1]) / (wt[0] + wt[1])
+    se = math.sqrt(1 / (wt[0] + wt[1]))
+    res = pool(yi, vi, method="DL")
+    assert res.q == pytest.approx(float(q), rel=1e-12)  # 4
+    assert res.tau2 == pytest.approx(float(tau2), rel=1e-12)  # 1.5e24
+    assert res.estimate == pytest.approx(float(estimate), rel=1e-12)  # -2.5e11
+    assert res.se == pytest.approx(se, rel=1e-12)
+    # every estimator and test gives finite results there (Hartung-Knapp's SE was 0 and
+    # its p-value 0 / 0 when the rounding noise in Q made tau2 1.5e40)
+    for method in ("REML", "ML", "DL", "PM", "HE", "SJ", "SJIT", "FE"):
+        for knha in (False, True):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = pool(yi, vi, method=method, knha=knha)
+            if r.converged:
+                for name in ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2", "q"):
+                    assert math.isfinite(getattr(r, name)), (method, knha, name)

@@ -154,11 +154,16 @@ Known divergences from metafor (each asserted in tests/test_pooling_reference.py
   ``converged=False``); metafor keeps uniroot's last iterate with only R's warning.
 * A Q-profile bound whose root finding exhausts ``ci_maxiter`` keeps the last iterate,
   as metafor does (it only warns), with a note and a ConvergenceWarning.
-* Extreme variance ratios (1e-24 and 1e24): each group is fitted about its most precise
-  study's effect, and tr P is summed from the other weights, so Q and tau2 stay exact
-  to rounding (two studies: Q = 4, DL tau2 = 1.5e24); metafor's residuals about a
-  rounded weighted mean and W - sum w^2 / W give Q = 3 and tau2 = 2e24 there
-  (tests/test_pooling_reference.py). On ordinary data the two agree to rounding.
+* Extreme variance ratios (one variance up to 1e48 times another): each group is fitted
+  about its most precise study's effect, and tr P, tr(P P) and the other sums of P are
+  taken from the other studies' weights, so Q, tau2 and its SE stay exact to rounding
+  (two studies at 1e-24 and 1e24: Q = 4, DL tau2 = 1.5e24). metafor's residuals about a
+  rounded weighted mean and W - sum w^2 / W lose the small weights: Q = 3 and tau2 =
+  2e24 there; for variances 1e-24 and 1 (effects 0 and 10), DL tau2 = 74 with SE 182
+  against 49.5 and 70.7; REML's SE of tau2 0.82e24 against 0.71e24 for variances 1e-24
+  and 1e24; and its Fisher scoring does not converge at the corners
+  (tests/reference/metafor_control.json; tests/test_pooling_convergence.py checks the
+  engine against exact rational arithmetic). On ordinary data the two agree to rounding.
 
 Batch layout: groups are packed into padded arrays of shape (kmax, m) with a 0/1 mask
 (studies down the rows, meta-analyses across the columns), so every sum is a
@@ -513,21 +518,50 @@ def _trace_p(W, sw):
 
 
 def _sum_pp_ab(W, sw, A, B):
-    """sum_ij P_ij^2 a_i b_j for P = diag(w) - w w'/W (a, b per study)."""
+    """sum_ij P_ij^2 a_i b_j for P = diag(w) - w w'/W (a, b >= 0 per study).
+
+    From P_ii = w_i o_i / W and P_ij = -w_i w_j / W (i != j), o_i the sum of the other
+    weights (:func:`_others`): sum_i w_i^2 a_i (b_i o_i^2 + sum_{j != i} w_j^2 b_j) / W^2.
+    Every term is >= 0, so nothing cancels however unequal the weights; the expanded
+    sum w^2 ab - 2 sum w^3 ab / W + sum w^2 a sum w^2 b / W^2 is rounding noise when
+    one weight is 1e24 times another.
+    """
+    O = _others(W)
     W2 = W * W
-    return (
-        (W2 * A * B).sum(axis=0)
-        - 2.0 * (W2 * W * A * B).sum(axis=0) / sw
-        + (W2 * A).sum(axis=0) * (W2 * B).sum(axis=0) / (sw * sw)
-    )
+    return (W2 * A * (B * O * O + _others(W2 * B))).sum(axis=0) / (sw * sw)
 
 
-def _trace_pp(W, sw):
-    """tr(P P) = sum_i w_i^2 (1 - u_i)^2 + ((sum w_i^2)^2 - sum w_i^4) / W^2."""
-    W2 = W * W
-    U = W / sw
-    sw2 = W2.sum(axis=0)
-    return (W2 * (1.0 - U) ** 2).sum(axis=0) + (sw2 * sw2 - (W2 * W2).sum(axis=0)) / (sw * sw)
+def _most_precise_first(Y, V, M):
+    """Copies of Y, V, M with each group's most precise study swapped into row 0 and Y
+    taken about its effect (so that study's residual is 0 however large its weight)."""
+    top = np.argmin(np.where(M > 0, V, np.inf), axis=0)
+    cols = np.arange(Y.shape[1])
+    out = []
+    for A in (Y, V, M):
+        A = A.copy()
+        first = A[0].copy()
+        A[0] = A[top, cols]
+        A[top, cols] = first
+        out.append(A)
+    Y, V, M = out
+    return (Y - Y[0]) * M, V, M
+
+
+def _trace_p_pp(w0, sw, swr, s2r, s3r):
+    """tr P and tr(P P) for P = diag(w) - w w'/W, the most precise study's weight w0
+    first and sums over the others: swr = sum w_j, s2r = sum w_j^2, s3r = sum w_j^3.
+
+    tr P = swr + (w0 swr - s2r) / W and
+    tr(P P) = s2r + (w0^2 (swr^2 + 2 s2r) - 2 W s3r + s2r^2) / W^2, W = w0 + swr,
+    which equal sum w_i (1 - w_i / W) and sum_ij P_ij^2 but keep the others' share
+    when w0 is 1e24 times theirs (W - sum w^2 / W is then 0 or noise). No term is more
+    than about k times the result, so the rounding error stays within a few units in
+    the last place (tests/test_pooling_convergence.py checks both against exact
+    rational arithmetic).
+    """
+    trp = swr + (w0 * swr - s2r) / sw
+    trpp = s2r + (w0 * w0 * (swr * swr + 2.0 * s2r) - 2.0 * sw * s3r + s2r * s2r) / (sw * sw)
+    return trp, trpp
 
 
 def _median_cols(Y, M, k):
@@ -835,6 +869,9 @@ def _tau2_fisher(Y, V, M, k, con, reml, state=None, defer=0):
     they would have taken. Returns (tau2, se, converged, notes, pending), pending being
     None or (column indexes, their tau2, their steps).
     """
+    # the most precise study first, so tr P and tr(P P) keep the other studies' share
+    # (:func:`_trace_p_pp`); tau2 does not depend on the order or location of the studies
+    Y, V, M = _most_precise_first(Y, V, M)
     if state is None:
         tau2 = _start(con, lambda Y, M, k: np.maximum(0.0, _tau2_he_raw(Y, V, M, k)[0]),
                       Y, M, k)
@@ -857,20 +894,21 @@ def _tau2_fisher(Y, V, M, k, con, reml, state=None, defer=0):
         it += 1
         old = tau2[act]
         W = 1.0 / (Va + old)
-        sw = W.sum(axis=0)
+        rest = W[1:]
+        swr = rest.sum(axis=0)
+        sw = W[0] + swr
         mu = (W * Ya).sum(axis=0) / sw
         R = Ya - mu
         W2 = W * W
-        sw2 = W2.sum(axis=0)
+        s2r = W2[1:].sum(axis=0)
+        sw2 = W2[0] + s2r
         W2 *= R
         W2 *= R
         yppy = W2.sum(axis=0)  # Y'PPY = sum w_i^2 (y_i - mu)^2
         if reml:
-            # tr P = W - sum w^2 / W;  tr PP = sum w^2 - 2 sum w^3 / W + (sum w^2 / W)^2
-            W *= W * W
-            sw3 = W.sum(axis=0)
-            r2 = sw2 / sw
-            adj = (yppy - (sw - r2)) / (sw2 - 2.0 * sw3 / sw + r2 * r2)
+            rest = rest * rest * rest
+            trp, trpp = _trace_p_pp(W[0], sw, swr, s2r, rest.sum(axis=0))
+            adj = (yppy - trp) / trpp
         else:
             adj = (yppy - sw) / sw2
         if con["stepadj"] != 1.0:
@@ -902,7 +940,9 @@ def _tau2_fisher(Y, V, M, k, con, reml, state=None, defer=0):
     tau2 = np.where(conv, np.maximum(0.0, tau2), np.nan)
     W, sw, _, _ = _weighted_mean_q(Y, V, M, np.where(conv, tau2, 0.0))
     if reml:
-        se = np.sqrt(2.0 / _trace_pp(W, sw))
+        rest = W[1:]
+        se = np.sqrt(2.0 / _trace_p_pp(W[0], sw, rest.sum(axis=0), (rest * rest).sum(axis=0),
+                                       (rest * rest * rest).sum(axis=0))[1])
     else:
         se = np.sqrt(2.0 / (W * W).sum(axis=0))
     se = np.where(conv, se, np.nan)

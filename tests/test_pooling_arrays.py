@@ -64,6 +64,28 @@ def test_results_do_not_depend_on_the_block_size(monkeypatch, method):
     np.testing.assert_allclose(one.weights, many.weights, rtol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_extreme_variance_ratios_are_fitted_alike_in_blocks_and_alone(monkeypatch, method):
+    """Fisher scoring block by block (several blocks) gives each group what pool() gives
+    it alone, also for groups whose variances differ 1e24-fold, in either study order
+    (pool() there is checked against exact arithmetic in test_pooling_convergence.py)."""
+    groups = [([0.0, 1.0], [1e-24, 1e24]), ([1.0, 0.0], [1e24, 1e-24]),
+              ([0.0, 10.0], [1e-24, 1.0]), ([10.0, 0.0], [1.0, 1e-24]),
+              ([0.0, 10.0, -10.0], [1e-24, 1.0, 1.0]), ([-10.0, 10.0, 0.0], [1.0, 1.0, 1e-24]),
+              ([3.0, 1e12, -1e12], [1e-24, 1e24, 1e24]), ([0.1, 0.3, 0.2], [0.01, 0.02, 0.03])]
+    y = np.concatenate([g[0] for g in groups])
+    v = np.concatenate([g[1] for g in groups])
+    codes = np.repeat(np.arange(len(groups)), [len(g[0]) for g in groups])
+    monkeypatch.setattr(pooling, "_BLOCK_ROWS", 5)
+    monkeypatch.setattr(pooling, "_BLOCK_GROUPS", 2)
+    batch = pool_arrays(y, v, codes, method=method).columns
+    for i, (yi, vi) in enumerate(groups):
+        alone = pool(yi, vi, method=method)
+        assert alone.converged and batch["converged"][i], (i, yi, vi)
+        for name in ("tau2", "tau2_se", "estimate", "se", "q"):
+            assert batch[name][i] == pytest.approx(getattr(alone, name), rel=1e-12, abs=1e-300), (i, name)
+
+
 def test_interleaved_rows_and_blocks_give_the_grouped_result(monkeypatch):
     y, v, g = _simulated(500)
     order = np.random.default_rng(0).permutation(y.size)

@@ -25,7 +25,8 @@ from analysis.pooling import DEFAULT_CONTROL, ConvergenceWarning, pool, pool_bat
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "metafor_control.json").read_text())
 DATASETS = REFERENCE["datasets"]
 CASES = {c["name"]: c for c in REFERENCE["cases"]}
-RESULT_FIELDS = ("estimate", "se", "pval", "ci_lb", "ci_ub", "tau2", "tau2_ci_lb", "tau2_ci_ub")
+RESULT_FIELDS = ("estimate", "se", "pval", "ci_lb", "ci_ub", "tau2", "tau2_se", "q", "tau2_ci_lb",
+                 "tau2_ci_ub")
 RTOL = 1e-10
 
 
@@ -353,3 +354,131 @@ def test_tolerance_warning_only_where_the_tolerance_matters():
     ref = pool(y, v, method="SJIT", tau2_ci=False, control={"threshold": 1e-14,
                                                             "maxiter": 10_000})
     assert tight.tau2 / 1e-6 == pytest.approx(ref.tau2, abs=1e-12)
+
+
+# ---- extreme variance ratios: tau2, its SE and Q as exact rational arithmetic ------------
+#
+# One variance 1e24 times another (the corners `pool` accepts are 1e-24 and 1e24). Sums
+# such as tr P = W - sum w^2 / W then lose the small weights: before the engine summed
+# them from the other studies, DerSimonian-Laird's SE of tau2 came out 9.97 instead of
+# 70.7, REML's SE 15% off, and REML's Fisher scoring did not converge where tau2 is 0.
+# The reference is exact arithmetic (fractions) on the same doubles; metafor 3.8.1 is
+# recorded beside it (it warns that the variance ratio is "extremely large").
+
+def _exact(y, v, tau2):
+    """Q at tau2 = 0, tr P, tr(P P), y'P P y and the Fisher step at tau2, exactly."""
+    from fractions import Fraction as F
+
+    y = [F(float(x)) for x in y]
+    tau2 = F(float(tau2))
+    w = [1 / (F(float(x)) + tau2) for x in v]
+    total = sum(w)
+    k = len(w)
+    P = [[(w[i] if i == j else 0) - w[i] * w[j] / total for j in range(k)] for i in range(k)]
+    trp = sum(P[i][i] for i in range(k))
+    trpp = sum(P[i][j] ** 2 for i in range(k) for j in range(k))
+    py = [sum(P[i][j] * y[j] for j in range(k)) for i in range(k)]
+    yppy = sum(x * x for x in py)
+    w0 = [1 / F(float(x)) for x in v]
+    mu0 = sum(a * b for a, b in zip(w0, y)) / sum(w0)
+    q = sum(a * (b - mu0) ** 2 for a, b in zip(w0, y))
+    return {"q": q, "trp": trp, "trpp": trpp, "step": (yppy - trp) / trpp}
+
+
+def _exact_dl(y, v):
+    """DerSimonian-Laird tau2 and its SE (metafor's formula), exactly but for the root."""
+    k = len(y)
+    at0 = _exact(y, v, 0.0)
+    tau2 = max(0, (at0["q"] - (k - 1)) / at0["trp"])
+    var = 2 * (k - 1) + 4 * tau2 * at0["trp"] + 2 * tau2 ** 2 * at0["trpp"]
+    return float(tau2), math.sqrt(var) / float(at0["trp"])
+
+
+#: (case, field): where metafor 3.8.1 loses the small weights and so differs from exact
+#: arithmetic by more than 1%; every other field agrees with it to 1e-10.
+METAFOR_DIVERGES = {
+    ("extreme_two-REML", "tau2_se"), ("extreme_two-REML", "q"),
+    ("extreme_two-DL", "tau2_se"), ("extreme_two-DL", "q"),
+    ("extreme_tau2-REML", "q"),
+    ("extreme_tau2-DL", "tau2"), ("extreme_tau2-DL", "tau2_se"), ("extreme_tau2-DL", "q"),
+    ("extreme_three-DL", "tau2"), ("extreme_three-DL", "tau2_se"),
+}
+
+
+@pytest.mark.parametrize("name", [f"{d}-{m}" for d in ("extreme_two", "extreme_tau2", "extreme_three")
+                                  for m in ("REML", "DL")])
+def test_extreme_variance_ratios_give_tau2_its_se_and_q_as_exact_arithmetic(name):
+    case = CASES[name]
+    y, v = _data(case["dataset"])
+    res, caught = _fit(case)
+    assert res.converged and not caught, name
+    if case["method"] == "DL":
+        tau2, se = _exact_dl(y, v)
+        assert res.tau2 == pytest.approx(tau2, rel=1e-12, abs=1e-300)
+    else:
+        # the exact Fisher step from the estimate is within the stop size (or, at 0, < 0)
+        step = float(_exact(y, v, res.tau2)["step"])
+        assert (res.tau2 == 0 and step < 0) or abs(step) <= DEFAULT_CONTROL["threshold"], step
+        tau2, se = res.tau2, math.sqrt(2 / _exact(y, v, res.tau2)["trpp"])
+    assert res.tau2_se == pytest.approx(se, rel=1e-12)
+    q = float(_exact(y, v, 0.0)["q"])
+    assert res.q == pytest.approx(q, rel=1e-12)
+    exact = {"tau2": tau2, "tau2_se": se, "q": q}
+    for field, value in exact.items():
+        theirs = case["result"][field]
+        if (name, field) in METAFOR_DIVERGES:
+            assert not math.isclose(theirs, value, rel_tol=0.01), (name, field, theirs, value)
+        else:
+            assert math.isclose(theirs, value, rel_tol=1e-10, abs_tol=1e-300), (name, field, theirs, value)
+
+
+def test_extreme_corners_metafor_q_and_tau2_are_the_documented_divergence():
+    """The two studies of tests/test_pooling_reference.py (variances 1e-24 and 1e24,
+    effects -1e12 and 1e12): exactly Q = 4 and DL tau2 = 1.5e24; metafor gives 3 and
+    2e24, and its REML stops with an error."""
+    case = CASES["extreme_corners-DL"]
+    y, v = _data(case["dataset"])
+    res, _ = _fit(case)
+    tau2, se = _exact_dl(y, v)
+    assert res.q == pytest.approx(float(_exact(y, v, 0.0)["q"]), rel=1e-12) and res.q == pytest.approx(4)
+    assert res.tau2 == pytest.approx(tau2, rel=1e-12) and res.tau2 == pytest.approx(1.5e24)
+    assert res.tau2_se == pytest.approx(se, rel=1e-12)
+    assert case["result"]["q"] == pytest.approx(3) and case["result"]["tau2"] == pytest.approx(2e24)
+    # REML: metafor's Fisher scoring does not converge; here it reaches (d^2 - v1 - v2) / 2
+    reml = CASES["extreme_corners-REML"]
+    assert "did not converge" in reml["error"]
+    res, caught = _fit(reml)
+    assert res.converged and not caught and res.tau2 == pytest.approx(1.5e24, rel=1e-12)
+
+
+_CORNERS = st.sampled_from([1e-24, 1e-18, 1e-12, 1e-6, 1.0, 1e6, 1e12, 1e18, 1e24])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(v=st.lists(st.one_of(_CORNERS, st.floats(1e-24, 1e24)), min_size=2, max_size=5),
+       tau2=st.one_of(st.just(0.0), _CORNERS, st.floats(0, 1e24)))
+def test_traces_keep_the_small_weights_at_any_variance_ratio(v, tau2):
+    """tr P, tr(P P) and sum_ij P_ij^2 a_i b_j as the engine sums them, against exact
+    arithmetic, for variances anywhere in what `pool` accepts."""
+    from fractions import Fraction as F
+
+    from analysis.pooling import _most_precise_first, _sum_pp_ab, _trace_p, _trace_p_pp
+
+    k = len(v)
+    V = np.array(v, dtype=float)[:, None]
+    Y, V, M = _most_precise_first(np.zeros_like(V), V, np.ones_like(V))
+    W = 1.0 / (V + tau2)
+    sw = W.sum(axis=0)
+    rest = W[1:]
+    trp, trpp = _trace_p_pp(W[0], sw, rest.sum(axis=0), (rest ** 2).sum(axis=0),
+                            (rest ** 3).sum(axis=0))
+    ex = _exact(np.zeros(k), V[:, 0], tau2)
+    assert float(trp[0]) == pytest.approx(float(ex["trp"]), rel=1e-12)
+    assert float(trpp[0]) == pytest.approx(float(ex["trpp"]), rel=1e-12)
+    assert float(_trace_p(W, sw)[0]) == pytest.approx(float(ex["trp"]), rel=1e-12)
+    a = V / V.max()  # a_i = v_i / max v, as SJ's sums use v
+    w = [1 / (F(float(x)) + F(float(tau2))) for x in V[:, 0]]
+    total = sum(w)
+    P = [[(w[i] if i == j else 0) - w[i] * w[j] / total for j in range(k)] for i in range(k)]
+    exact_ab = sum(P[i][j] ** 2 * F(float(a[i, 0])) for i in range(k) for j in range(k))
+    assert float(_sum_pp_ab(W, sw, a, np.ones_like(a))[0]) == pytest.approx(float(exact_ab), rel=1e-12)

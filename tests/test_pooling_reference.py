@@ -218,8 +218,9 @@ def test_divergence_extreme_variance_ratio_is_worked_exactly_by_hand():
     """Two studies with variances 1e-24 and 1e24 (the corners of what `pool` accepts):
     Q, DerSimonian-Laird tau2 and the estimate as worked by hand in exact rational
     arithmetic from the same doubles. metafor 3.8.1 gives Q = 3 and tau2 = 2e24 here
-    (Q from residuals about a rounded weighted mean, tr P as W - sum w^2 / W); this
-    engine fits about the most precise study and sums tr P from the other weights."""
+    (Q from residuals about a rounded weighted mean, tr P as W - sum w^2 / W; recorded
+    in tests/reference/metafor_control.json, case extreme_corners-DL); this engine fits
+    about the most precise study and sums tr P from the other weights."""
     from fractions import Fraction as F
 
     yi, vi = [-1e12, 1e12], [1e-24, 1e24]
@@ -237,13 +238,17 @@ def test_divergence_extreme_variance_ratio_is_worked_exactly_by_hand():
     assert res.tau2 == pytest.approx(float(tau2), rel=1e-12)  # 1.5e24
     assert res.estimate == pytest.approx(float(estimate), rel=1e-12)  # -2.5e11
     assert res.se == pytest.approx(se, rel=1e-12)
-    # every estimator and test gives finite results there (Hartung-Knapp's SE was 0 and
-    # its p-value 0 / 0 when the rounding noise in Q made tau2 1.5e40)
+    # every estimator and test converges to finite results there (Hartung-Knapp's SE was
+    # 0 and its p-value 0 / 0 when the rounding noise in Q made tau2 1.5e40; REML's
+    # Fisher scoring did not converge, as metafor's does not)
     for method in ("REML", "ML", "DL", "PM", "HE", "SJ", "SJIT", "FE"):
         for knha in (False, True):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 r = pool(yi, vi, method=method, knha=knha)
-            if r.converged:
-                for name in ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2", "q"):
-                    assert math.isfinite(getattr(r, name)), (method, knha, name)
+            assert r.converged, (method, knha)
+            for name in ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2", "q"):
+                assert math.isfinite(getattr(r, name)), (method, knha, name)
+    # for two studies REML's tau2 is (d^2 - v1 - v2) / 2 when positive, as DL's
+    assert pool(yi, vi, method="REML").tau2 == pytest.approx(float((y[1] - y[0]) ** 2 - v[0] - v[1]) / 2,
+                                                              rel=1e-12)

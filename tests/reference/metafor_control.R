@@ -51,6 +51,17 @@ datasets$pm_range_too_short <- list(yi = c(0, 0.01, -0.01, 0.02, 1000),
   vi = c(0.01, 0.01, 0.01, 0.01, 0.01),
   source = "invented: the PM root lies beyond the default tau2.max = 100")
 
+# Extreme variance ratios: variances 1e-24 and 1e24 are the corners `pool` accepts.
+# Sums such as W - sum w^2 / W lose the small weights there (analysis.pooling keeps them).
+datasets$extreme_corners <- list(yi = c(-1e12, 1e12), vi = c(1e-24, 1e24),
+  source = "invented: two studies at the corners of what pool accepts")
+datasets$extreme_two <- list(yi = c(0, 1), vi = c(1e-24, 1e24),
+  source = "invented: two studies, variances 1e-24 and 1e24 (REML tau2 = 0)")
+datasets$extreme_tau2 <- list(yi = c(0, 10), vi = c(1e-24, 1),
+  source = "invented: two studies, variances 1e-24 and 1 (tau2 = 49.5 by REML and DL)")
+datasets$extreme_three <- list(yi = c(0, 10, -10), vi = c(1e-24, 1, 1),
+  source = "invented: three studies, one with variance 1e-24 (DL tau2 = 49.5)")
+
 num <- function(x) if (is.null(x) || length(x) == 0) NA_real_ else as.numeric(x)[1]
 
 json_num <- function(x, array = FALSE) {
@@ -92,7 +103,8 @@ run_case <- function(name, dataset, method, rma_control = "", ci_control = "",
   }
   res <- list(estimate = num(fit$beta), se = num(fit$se), pval = num(fit$pval),
               ci_lb = num(fit$ci.lb), ci_ub = num(fit$ci.ub),
-              tau2 = num(fit$tau2), tau2_ci_lb = NA_real_, tau2_ci_ub = NA_real_)
+              tau2 = num(fit$tau2), tau2_se = num(fit$se.tau2), q = num(fit$QE),
+              tau2_ci_lb = NA_real_, tau2_ci_ub = NA_real_)
   calls <- fit_call
   if (method != "FE") {
     ci <- tryCatch(withCallingHandlers(eval(parse(text = ci_call)), warning = collect),
@@ -172,6 +184,15 @@ for (method in c("PM", "REML", "ML", "SJIT", "DL")) {
   add(paste("rare_event_rd", method, "tight", sep = "-"), "rare_event_rd", method,
       "list(threshold = 1e-12, tol = 1e-12)", "list(tol = 1e-12)",
       list(threshold = 1e-12, tol = 1e-12))
+}
+
+# --- extreme variance ratios
+add("extreme_corners-DL", "extreme_corners", "DL")
+add("extreme_corners-REML", "extreme_corners", "REML")
+for (method in c("REML", "DL")) {
+  for (ds in c("extreme_two", "extreme_tau2", "extreme_three")) {
+    add(paste(ds, method, sep = "-"), ds, method)
+  }
 }
 
 meta <- list(

@@ -359,18 +359,28 @@ NO_INFORMATION_NOTE = (
 def risk_of_bias_figures(tables, *, window: str = "end_of_treatment") -> list[FigureSpec]:
     """The RoB 2 traffic-light plot and the summary bars weighted by trial size (at
     ``window``), from the risk-of-bias table (robvis style)."""
-    from analysis.certainty_plots import summary_bar_plot, traffic_light_plot
-    from analysis.risk_of_bias import (
-        MULTIPLE_CONCERNS_HIGH,
-        summary_table,
-        traffic_light_table,
-        trial_sizes,
-    )
+    return [risk_of_bias_traffic_light_figure(tables),
+            risk_of_bias_summary_figure(tables, window=window)]
+
+
+def risk_of_bias_traffic_light_figure(tables) -> FigureSpec:
+    """The RoB 2 traffic-light plot: each trial's judgement per domain and overall."""
+    from analysis.certainty_plots import traffic_light_plot
+    from analysis.risk_of_bias import MULTIPLE_CONCERNS_HIGH, traffic_light_table
+
+    fig, table = traffic_light_plot(
+        traffic_light_table(tables.risk_of_bias, tables.studies, tables.timepoints),
+        note=NO_INFORMATION_NOTE.format(n=MULTIPLE_CONCERNS_HIGH))
+    return FigureSpec("risk_of_bias_traffic_light", fig, table)
+
+
+def risk_of_bias_summary_figure(tables, *, window: str = "end_of_treatment") -> FigureSpec:
+    """The RoB 2 summary bars: per domain, the share of information (trials weighted by
+    their sample size) at each judgement, at ``window``."""
+    from analysis.certainty_plots import summary_bar_plot
+    from analysis.risk_of_bias import summary_table, trial_sizes
 
     rob, studies = tables.risk_of_bias, tables.studies
-    fig, table = traffic_light_plot(traffic_light_table(rob, studies, tables.timepoints),
-                                    note=NO_INFORMATION_NOTE.format(n=MULTIPLE_CONCERNS_HIGH))
-    specs = [FigureSpec("risk_of_bias_traffic_light", fig, table)]
     sizes = trial_sizes(studies, tables.arms)
     scopes = dict(zip(studies["study_id"], studies["scope"]))
     summ = summary_table(rob, sizes, tables.timepoints, window=window, groups=scopes)
@@ -380,8 +390,7 @@ def risk_of_bias_figures(tables, *, window: str = "end_of_treatment") -> list[Fi
         f"{r['study']} {r['n']:g} {units.get(r['unit'], r['unit'])}, {r['basis']}"
         for _, r in used.iterrows()) + f"). Results at: {WINDOW_LABELS.get(window, window).lower()}.")
     fig, table = summary_bar_plot(summ, group_labels=SCOPE_LABELS, weights_note=weights_note)
-    specs.append(FigureSpec("risk_of_bias_summary", fig, table))
-    return specs
+    return FigureSpec("risk_of_bias_summary", fig, table)
 
 
 def summary_of_findings_figure(sof) -> FigureSpec:
@@ -465,8 +474,8 @@ FIGURES: list[tuple[str, object]] = [
     ("catchup_inference", lambda r: catchup_inference_figure(r.catchup)),
     ("equivalence_one_month", lambda r: equivalence_figure(r.catchup)),
     ("threshold_missing_trials", lambda r: threshold_figure(r.catchup)),
-    ("risk_of_bias_traffic_light", lambda r: risk_of_bias_figures(r.tables)[0]),
-    ("risk_of_bias_summary", lambda r: risk_of_bias_figures(r.tables)[1]),
+    ("risk_of_bias_traffic_light", lambda r: risk_of_bias_traffic_light_figure(r.tables)),
+    ("risk_of_bias_summary", lambda r: risk_of_bias_summary_figure(r.tables)),
     ("summary_of_findings", lambda r: summary_of_findings_figure(r.sof)),
     ("effect_direction", lambda r: effect_direction_figure(r.tables)),
     ("specification_curve", lambda r: specification_curve_figure(r.multiverse)),

@@ -47,6 +47,25 @@ def figures(tables):
     return _build(tables)
 
 
+def test_each_committed_figure_draws_only_itself(tables, monkeypatch):
+    """Building one committed figure draws that figure alone (the risk-of-bias figures
+    were once both drawn for each of them, and one thrown away)."""
+    import analysis.certainty_plots as cp
+    from analysis.figures import Results, build_figure
+
+    drawn = []
+    for name in ("traffic_light_plot", "summary_bar_plot"):
+        real = getattr(cp, name)
+        monkeypatch.setattr(cp, name, lambda *a, _real=real, _name=name, **k: (drawn.append(_name), _real(*a, **k))[1])
+    results = Results(tables)
+    for figure, plot in (("risk_of_bias_traffic_light", "traffic_light_plot"),
+                         ("risk_of_bias_summary", "summary_bar_plot")):
+        drawn.clear()
+        spec = build_figure(figure, results)
+        assert spec.name == figure and drawn == [plot], (figure, drawn)
+        plt.close(spec.figure)
+
+
 def _texts(fig) -> list[str]:
     return [t.get_text() for t in fig.findobj(Text)]
 

@@ -531,10 +531,16 @@ def _sum_pp_ab(W, sw, A, B):
     return (W2 * A * (B * O * O + _others(W2 * B))).sum(axis=0) / (sw * sw)
 
 
+def _most_precise(V, M):
+    """Row of each group's (column's) most precise study: the smallest variance, the
+    first of equals."""
+    return np.argmin(np.where(M > 0, V, np.inf), axis=0)
+
+
 def _most_precise_first(Y, V, M):
     """Copies of Y, V, M with each group's most precise study swapped into row 0 and Y
     taken about its effect (so that study's residual is 0 however large its weight)."""
-    top = np.argmin(np.where(M > 0, V, np.inf), axis=0)
+    top = _most_precise(V, M)
     cols = np.arange(Y.shape[1])
     out = []
     for A in (Y, V, M):
@@ -1459,7 +1465,7 @@ def _fit_block(y, v, k, *, method, knha, level, i2_method, pi_method, tau2_ci, c
     # the CI and the prediction interval). That study's residual is then exactly 0
     # instead of the rounding error of the weighted mean times its weight, which ruled Q
     # and tau2 when one variance is 1e48 times another (1e-24 and 1e24).
-    shift = Y[np.argmin(np.where(M > 0, V, np.inf), axis=0), np.arange(m)]
+    shift = Y[_most_precise(V, M), np.arange(m)]
     Y = (Y - shift) * M
     kf = k.astype(float)
     common = method in COMMON_EFFECT_METHODS

@@ -366,7 +366,7 @@ def test_tolerance_warning_only_where_the_tolerance_matters():
 # recorded beside it (it warns that the variance ratio is "extremely large").
 
 def _exact(y, v, tau2):
-    """Q at tau2 = 0, tr P, tr(P P), y'P P y and the Fisher step at tau2, exactly."""
+    """Q at tau2 = 0, tr P, tr(P P), the Fisher step and P itself at tau2, exactly."""
     from fractions import Fraction as F
 
     y = [F(float(x)) for x in y]
@@ -382,7 +382,7 @@ def _exact(y, v, tau2):
     w0 = [1 / F(float(x)) for x in v]
     mu0 = sum(a * b for a, b in zip(w0, y)) / sum(w0)
     q = sum(a * (b - mu0) ** 2 for a, b in zip(w0, y))
-    return {"q": q, "trp": trp, "trpp": trpp, "step": (yppy - trp) / trpp}
+    return {"q": q, "trp": trp, "trpp": trpp, "step": (yppy - trp) / trpp, "P": P}
 
 
 def _exact_dl(y, v):
@@ -477,8 +477,6 @@ def test_traces_keep_the_small_weights_at_any_variance_ratio(v, tau2):
     assert float(trpp[0]) == pytest.approx(float(ex["trpp"]), rel=1e-12)
     assert float(_trace_p(W, sw)[0]) == pytest.approx(float(ex["trp"]), rel=1e-12)
     a = V / V.max()  # a_i = v_i / max v, as SJ's sums use v
-    w = [1 / (F(float(x)) + F(float(tau2))) for x in V[:, 0]]
-    total = sum(w)
-    P = [[(w[i] if i == j else 0) - w[i] * w[j] / total for j in range(k)] for i in range(k)]
+    P = ex["P"]
     exact_ab = sum(P[i][j] ** 2 * F(float(a[i, 0])) for i in range(k) for j in range(k))
     assert float(_sum_pp_ab(W, sw, a, np.ones_like(a))[0]) == pytest.approx(float(exact_ab), rel=1e-12)
